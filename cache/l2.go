@@ -1,0 +1,391 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/redis/go-redis/v9"
+)
+
+// Codecs: the first byte of a value in Redis, before the envelope.
+const (
+	codecRaw  = 0
+	codecZstd = 1
+)
+
+// allName is the generation name moved by InvalidateAll. Other names start
+// with "t:" or "l:".
+const allName = "all"
+
+// l2 is the Redis tier. Every call is bounded by timeout and goes through
+// the breaker; a failure is counted and reported as a miss.
+type l2 struct {
+	client   redis.UniversalClient
+	ns       string // "<Namespace>:v1:"
+	timeout  time.Duration
+	compress int
+	maxTTL   time.Duration
+	maxEntry int
+	stats    *counters
+	breaker  breaker
+
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+
+	queue chan *Entry // stores waiting for a writer
+}
+
+func newL2(cfg *L2Config, maxEntry int, now func() time.Time, stats *counters) (*l2, error) {
+	client, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(cfg.Writers))
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(maxEntry)), zstd.WithDecoderConcurrency(2))
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return &l2{
+		client:   client,
+		ns:       cfg.Namespace + ":v1:",
+		timeout:  cfg.Timeout,
+		compress: cfg.CompressAbove,
+		maxTTL:   cfg.MaxTTL,
+		maxEntry: maxEntry,
+		stats:    stats,
+		breaker:  breaker{threshold: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown, now: now},
+		enc:      enc,
+		dec:      dec,
+		queue:    make(chan *Entry, cfg.WriteQueue),
+	}, nil
+}
+
+// newClient builds the client for cfg's mode. Every layer of go-redis gets
+// the same bound: dial, read, write and pool wait, no retries, and contexts'
+// deadlines honoured, so that a hung server costs a call at most timeout.
+func newClient(cfg *L2Config) (redis.UniversalClient, error) {
+	t := cfg.Timeout
+	switch {
+	case cfg.Mode == ModeCluster:
+		o := (&redis.UniversalOptions{Addrs: cfg.Addrs, Username: cfg.Username, Password: cfg.Password}).Cluster()
+		if cfg.URL != "" {
+			var err error
+			if o, err = redis.ParseClusterURL(cfg.URL); err != nil {
+				return nil, fmt.Errorf("cache: L2 URL: %w", err)
+			}
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
+		o.MaxRetries, o.ContextTimeoutEnabled = -1, true
+		return redis.NewClusterClient(o), nil
+	case cfg.Mode == ModeSentinel:
+		o := (&redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB}).Failover()
+		if cfg.URL != "" {
+			var err error
+			if o, err = redis.ParseFailoverURL(cfg.URL); err != nil {
+				return nil, fmt.Errorf("cache: L2 URL: %w", err)
+			}
+			if cfg.MasterName != "" {
+				o.MasterName = cfg.MasterName
+			}
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
+		o.MaxRetries, o.ContextTimeoutEnabled = -1, true
+		return redis.NewFailoverClient(o), nil
+	default:
+		o := &redis.Options{Addr: first(cfg.Addrs), Username: cfg.Username, Password: cfg.Password, DB: cfg.DB}
+		if cfg.URL != "" {
+			var err error
+			if o, err = redis.ParseURL(cfg.URL); err != nil {
+				return nil, fmt.Errorf("cache: L2 URL: %w", err)
+			}
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
+		o.MaxRetries, o.ContextTimeoutEnabled = -1, true
+		return redis.NewClient(o), nil
+	}
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func (r *l2) entryKey(k Key) string     { return r.ns + "e:" + k.String() }
+func (r *l2) genKey(name string) string { return r.ns + "g:" + name }
+func (r *l2) channel() string           { return r.ns + "invalidate" }
+
+// call runs f under the breaker with the timeout. It returns false, having
+// counted the failure, when Redis is not called or fails; ctx ending is not
+// Redis's failure and is not counted against it.
+func (r *l2) call(ctx context.Context, f func(ctx context.Context) error) bool {
+	allowed, probe := r.breaker.allow()
+	if !allowed {
+		return false
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
+	err := f(cctx)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		r.breaker.abandon(probe)
+		return false
+	}
+	if err != nil {
+		r.stats.l2Errors.Add(1)
+	}
+	if r.breaker.done(err == nil, probe) {
+		r.stats.breakerOpened.Add(1)
+	}
+	return err == nil
+}
+
+// get reads the value of k and the current generations of names in one
+// round trip. raw is nil when Redis has no value; ok is false when Redis
+// could not answer.
+func (r *l2) get(ctx context.Context, k Key, names []string) (raw []byte, gens []uint64, ok bool) {
+	ok = r.call(ctx, func(ctx context.Context) error {
+		pipe := r.client.Pipeline()
+		val := pipe.Get(ctx, r.entryKey(k))
+		cmds := r.queueGens(ctx, pipe, names)
+		_, _ = pipe.Exec(ctx)
+		var err error
+		if raw, err = val.Bytes(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		gens, err = genValues(cmds)
+		return err
+	})
+	return raw, gens, ok
+}
+
+// gens reads the current generations of names.
+func (r *l2) gens(ctx context.Context, names []string) (gens []uint64, ok bool) {
+	ok = r.call(ctx, func(ctx context.Context) error {
+		pipe := r.client.Pipeline()
+		cmds := r.queueGens(ctx, pipe, names)
+		_, _ = pipe.Exec(ctx)
+		var err error
+		gens, err = genValues(cmds)
+		return err
+	})
+	return gens, ok
+}
+
+// queueGens queues one GET per generation rather than an MGET, which a
+// cluster would refuse across slots.
+func (r *l2) queueGens(ctx context.Context, pipe redis.Pipeliner, names []string) []*redis.StringCmd {
+	cmds := make([]*redis.StringCmd, len(names))
+	for i, n := range names {
+		cmds[i] = pipe.Get(ctx, r.genKey(n))
+	}
+	return cmds
+}
+
+func genValues(cmds []*redis.StringCmd) ([]uint64, error) {
+	gens := make([]uint64, len(cmds))
+	for i, c := range cmds {
+		v, err := c.Uint64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		gens[i] = v
+	}
+	return gens, nil
+}
+
+// decode turns a value read from Redis into an entry for k; a value that does
+// not decode is counted and read as a miss.
+func (r *l2) decode(k Key, raw []byte) *Entry {
+	if len(raw) < 2 {
+		r.stats.l2Corrupt.Add(1)
+		return nil
+	}
+	body := raw[1:]
+	switch raw[0] {
+	case codecRaw:
+	case codecZstd:
+		var err error
+		if body, err = r.dec.DecodeAll(body, nil); err != nil {
+			r.stats.l2Corrupt.Add(1)
+			return nil
+		}
+	default:
+		r.stats.l2Corrupt.Add(1)
+		return nil
+	}
+	e, err := Decode(body)
+	if err != nil || e.Key != k || e.gens == nil {
+		r.stats.l2Corrupt.Add(1)
+		return nil
+	}
+	return e
+}
+
+// encode returns the value of e as stored in Redis.
+func (r *l2) encode(e *Entry) []byte {
+	if r.compress < 0 || e.Size() <= r.compress {
+		return e.Encode(append(make([]byte, 0, 1+e.Size()), codecRaw))
+	}
+	return r.enc.EncodeAll(e.Encode(make([]byte, 0, e.Size())), []byte{codecZstd})
+}
+
+// enqueue hands e to the writers, or drops it when the queue is full.
+func (r *l2) enqueue(e *Entry) {
+	select {
+	case r.queue <- e:
+	default:
+		r.stats.l2WritesDropped.Add(1)
+	}
+}
+
+// writer writes queued entries until ctx ends.
+func (r *l2) writer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-r.queue:
+			r.write(ctx, e)
+		}
+	}
+}
+
+// write stores e unless one of its generations moved since its fill
+// started. An invalidation may still land between the check and the SET;
+// readers check the generations again (see doc.go).
+func (r *l2) write(ctx context.Context, e *Entry) {
+	names := remoteNames(e.Tables, e.Labels)
+	now, ok := r.gens(ctx, names)
+	if !ok {
+		r.stats.l2WritesDropped.Add(1)
+		return
+	}
+	if !equalGens(now, e.gens) {
+		r.stats.storeSkipped.Add(1)
+		return
+	}
+	val := r.encode(e)
+	ttl := min(e.window, r.maxTTL)
+	if r.call(ctx, func(ctx context.Context) error {
+		return r.client.Set(ctx, r.entryKey(e.Key), val, ttl).Err()
+	}) {
+		r.stats.l2Writes.Add(1)
+	} else {
+		r.stats.l2WritesDropped.Add(1)
+	}
+}
+
+// invalidate moves the generations of names in Redis and tells the other
+// processes. Generation keys outlive every entry that could have read their
+// earlier value (MaxTTL plus a margin).
+func (r *l2) invalidate(ctx context.Context, names []string, msg []byte) error {
+	var err error
+	if r.call(ctx, func(ctx context.Context) error {
+		pipe := r.client.Pipeline()
+		for _, n := range names {
+			pipe.Incr(ctx, r.genKey(n))
+			pipe.Expire(ctx, r.genKey(n), r.maxTTL+time.Hour)
+		}
+		pipe.Publish(ctx, r.channel(), msg)
+		_, err = pipe.Exec(ctx)
+		return err
+	}) {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("redis unavailable")
+	}
+	return err
+}
+
+func equalGens(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *l2) close() {
+	r.client.Close()
+	r.enc.Close()
+	r.dec.Close()
+}
+
+// breaker stops calls to Redis after threshold consecutive failures, for
+// cooldown, then lets one probe through: its success closes the breaker, its
+// failure opens it for another cooldown.
+type breaker struct {
+	threshold int
+	cooldown  time.Duration
+	now       func() time.Time
+
+	mu        sync.Mutex // protects the fields below
+	failures  int        // consecutive
+	openUntil time.Time
+	probing   bool // a probe is out
+}
+
+// allow reports whether a call may go to Redis, and whether it is the probe.
+func (b *breaker) allow() (ok, probe bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failures < b.threshold {
+		return true, false
+	}
+	if b.probing || b.now().Before(b.openUntil) {
+		return false, false
+	}
+	b.probing = true
+	return true, true
+}
+
+// done records a call's outcome and reports whether it opened the breaker.
+func (b *breaker) done(ok, probe bool) (opened bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if probe {
+		b.probing = false
+	}
+	if ok {
+		b.failures = 0
+		return false
+	}
+	b.failures++
+	if b.failures == b.threshold || (probe && b.failures > b.threshold) {
+		b.openUntil = b.now().Add(b.cooldown)
+		return true
+	}
+	return false
+}
+
+// abandon records a call that ended with its caller, neither success nor
+// failure.
+func (b *breaker) abandon(probe bool) {
+	if probe {
+		b.mu.Lock()
+		b.probing = false
+		b.mu.Unlock()
+	}
+}
+
+// isOpen reports whether calls are being refused.
+func (b *breaker) isOpen() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failures >= b.threshold
+}
