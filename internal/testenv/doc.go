@@ -1,0 +1,32 @@
+// Package testenv starts real servers for tests: a private PostgreSQL and a
+// private Redis, each on a free loopback port in its own temporary directory.
+//
+// Most tests share one server per test binary:
+//
+//	func TestMain(m *testing.M) { testenv.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		pg := testenv.SharedPostgreSQL(t)
+//		db := pg.NewDatabase(t) // a fresh database, dropped when the test ends
+//		conn, err := pgx.Connect(ctx, pg.DSN(db))
+//		...
+//	}
+//
+// A test that stops, kills or restarts a server asks for its own with
+// NewPostgreSQL or NewRedis; it is stopped and removed in t.Cleanup. Shared
+// servers are stopped and removed by Main once every test has run.
+//
+// A server that cannot start fails the test with the tail of its log: a
+// missing server binary is a broken machine, not a reason to skip
+// (scripts/test.sh installs them).
+//
+// PostgreSQL refuses to run as root. When the tests run as root, the data
+// directory belongs to the "postgres" user and the server runs with that
+// user's credentials. Server processes get SIGKILL when the test binary dies
+// (Pdeathsig), and directories left behind by killed test binaries are removed
+// after a few hours by the next run.
+//
+// The PostgreSQL binaries are looked for in $SQLCACHED_PG_BIN, then in the
+// newest /usr/lib/postgresql/*/bin, then on $PATH; redis-server in
+// $SQLCACHED_REDIS_SERVER, then on $PATH.
+package testenv

@@ -1,0 +1,235 @@
+package testenv
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Redis is a private Redis server on a free loopback port in a temporary
+// directory, without persistence.
+type Redis struct {
+	Addr string // "127.0.0.1:PORT"
+	Dir  string // working directory, holding redis.conf and redis.log
+
+	bin string
+
+	mu   sync.Mutex // protects proc
+	proc *process
+}
+
+// URL returns the server's URL for database db, redis://127.0.0.1:PORT/DB.
+func (r *Redis) URL(db int) string {
+	return fmt.Sprintf("redis://%s/%d", r.Addr, db)
+}
+
+// LogFile returns the path of the server's log.
+func (r *Redis) LogFile() string { return filepath.Join(r.Dir, "redis.log") }
+
+// Kill kills the server (SIGKILL) and waits until it has exited. Its data is
+// lost. Killing a stopped server does nothing.
+func (r *Redis) Kill() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil || r.proc.exited() {
+		return nil
+	}
+	if err := r.proc.signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	return r.proc.wait(stopTimeout)
+}
+
+// Start starts a killed server again on the same port, empty, and waits
+// until it answers PING.
+func (r *Redis) Start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil && !r.proc.exited() {
+		return errors.New("testenv: redis is already running")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := r.startLocked()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Pause stops the server (SIGSTOP) without closing its connections: clients
+// see a Redis that accepts and then never answers, as a hung one would.
+func (r *Redis) Pause() error { return r.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server run again (SIGCONT).
+func (r *Redis) Resume() error { return r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil || r.proc.exited() {
+		return errors.New("testenv: redis is not running")
+	}
+	return r.proc.signal(sig)
+}
+
+// startLocked writes the configuration, starts redis-server and waits until
+// it answers PING. r.mu is held.
+func (r *Redis) startLocked() error {
+	_, port, _ := net.SplitHostPort(r.Addr)
+	conf := strings.Join([]string{
+		"port " + port,
+		"bind 127.0.0.1",
+		"dir " + r.Dir,
+		`save ""`,
+		"appendonly no",
+		"protected-mode no",
+		"daemonize no",
+		"logfile " + r.LogFile(),
+		"",
+	}, "\n")
+	confPath := filepath.Join(r.Dir, "redis.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	proc, err := spawn(exec.Command(r.bin, confPath))
+	if err != nil {
+		return fmt.Errorf("testenv: starting redis-server: %w", err)
+	}
+	r.proc = proc
+	if err := r.waitReady(); err != nil {
+		_ = proc.signal(syscall.SIGKILL)
+		_ = proc.wait(stopTimeout)
+		return fmt.Errorf("testenv: redis on %s: %w\n--- %s (tail) ---\n%s", r.Addr, err, r.LogFile(), logTail(r.LogFile()))
+	}
+	return nil
+}
+
+// waitReady waits until the server answers PING, or exits.
+func (r *Redis) waitReady() error {
+	deadline := time.Now().Add(startTimeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		if r.proc.exited() {
+			return fmt.Errorf("redis-server exited: %v", r.proc.err)
+		}
+		if lastErr = ping(r.Addr); lastErr == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %v: %v", startTimeout, lastErr)
+}
+
+// ping sends a RESP PING and expects +PONG.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// destroy kills the server and removes its directory.
+func (r *Redis) destroy() error {
+	_ = r.Resume() // a stopped process cannot be reaped until it runs
+	err := r.Kill()
+	if rerr := os.RemoveAll(r.Dir); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// NewRedis starts a dedicated server for one test, killed and removed when
+// the test ends. Use it for tests that kill, restart or pause the server.
+func NewRedis(t testing.TB) *Redis {
+	t.Helper()
+	r, err := startRedis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.destroy(); err != nil {
+			t.Logf("testenv: removing redis: %v", err)
+		}
+	})
+	return r
+}
+
+var (
+	sharedRedisOnce sync.Once
+	sharedRedis     *Redis
+	sharedRedisErr  error
+)
+
+// SharedRedis returns the test binary's shared server, started on first use.
+// Tests must not kill or pause it, and should keep to their own keys (or
+// their own database number). Main stops it after the last test.
+func SharedRedis(t testing.TB) *Redis {
+	t.Helper()
+	sharedRedisOnce.Do(func() {
+		sharedRedis, sharedRedisErr = startRedis()
+		if sharedRedisErr == nil {
+			atExit(sharedRedis.destroy)
+		}
+	})
+	if sharedRedisErr != nil {
+		t.Fatal(sharedRedisErr)
+	}
+	return sharedRedis
+}
+
+// startRedis starts a server on a free port, trying other ports if one is
+// taken meanwhile.
+func startRedis() (*Redis, error) {
+	bin, err := lookBinary("SQLCACHED_REDIS_SERVER", "redis-server", "/usr/bin/redis-server")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := makeDir("redis", owner{})
+	if err != nil {
+		return nil, err
+	}
+	r := &Redis{Dir: dir, bin: bin}
+	for attempt := 0; ; attempt++ {
+		var port int
+		if port, err = freePort(); err != nil {
+			break
+		}
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		r.mu.Lock()
+		err = r.startLocked()
+		r.mu.Unlock()
+		if err == nil || attempt == 2 {
+			break
+		}
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return r, nil
+}
