@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,9 +94,13 @@ func newGroup(t testing.TB, cfg Config) *Group {
 	return g
 }
 
-// l2Config returns an L2 configuration on r in a namespace of the test's own.
+var namespaces atomic.Int64
+
+// l2Config returns an L2 configuration on r in a namespace of its own, so
+// that tests sharing a server (and runs with -count) never meet.
 func l2Config(t testing.TB, r *testenv.Redis) *L2Config {
-	return &L2Config{URL: r.URL(0), Namespace: "test-" + strings.ReplaceAll(t.Name(), "/", "-")}
+	ns := fmt.Sprintf("test-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), namespaces.Add(1))
+	return &L2Config{URL: r.URL(0), Namespace: ns}
 }
 
 func request(name string, ttl time.Duration) Request {
