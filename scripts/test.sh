@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The test command: installs the servers and clients the tests run against
+# (Debian 12, as root) when they are missing, then checks formatting, vets,
+# runs staticcheck and runs every test with the race detector.
+#
+#   bash scripts/test.sh                  # everything
+#   bash scripts/test.sh ./internal/...   # arguments go to `go test`
+#   bash scripts/test.sh -run TestX ./proxy
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Debian packages the tests need: PostgreSQL with pg_stat_statements, Redis,
+# the poolers benchmarks compare against, and the clients compatibility
+# tests drive (psql, pgbench, psycopg2 with SQLAlchemy, JDBC).
+packages=(
+	postgresql postgresql-contrib redis-server pgbouncer pgpool2
+	python3-psycopg2 python3-sqlalchemy libpostgresql-jdbc-java default-jre-headless
+)
+
+install_missing() {
+	local missing=() p
+	for p in "${packages[@]}"; do
+		if ! dpkg -s "$p" >/dev/null 2>&1; then
+			missing+=("$p")
+		fi
+	done
+	if ((${#missing[@]} == 0)); then
+		return
+	fi
+	echo "test.sh: installing ${missing[*]}" >&2
+	local sudo=()
+	if ((EUID != 0)); then
+		sudo=(sudo)
+	fi
+	# The packages' own services are not wanted: the tests start private
+	# servers. policy-rc.d keeps Debian from starting them where it exists.
+	"${sudo[@]}" apt-get update
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+if command -v dpkg >/dev/null 2>&1; then
+	install_missing
+else
+	echo "test.sh: not a Debian system; install the equivalents of: ${packages[*]}" >&2
+fi
+
+echo "test.sh: gofmt" >&2
+unformatted=$(find . -name '*.go' -not -path '*/testdata/*' -not -path './vendor/*' -not -path './.git/*' -print0 | xargs -0 -r gofmt -l)
+if [[ -n "$unformatted" ]]; then
+	echo "test.sh: gofmt -l lists files that need formatting:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+echo "test.sh: go vet" >&2
+go vet ./...
+
+echo "test.sh: staticcheck" >&2
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+if (($# == 0)); then
+	set -- ./...
+fi
+echo "test.sh: go test -race $*" >&2
+go test -race -count=1 -timeout 40m "$@"
