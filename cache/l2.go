@@ -383,9 +383,3 @@ func (b *breaker) abandon(probe bool) {
 	}
 }
 
-// isOpen reports whether calls are being refused.
-func (b *breaker) isOpen() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.failures >= b.threshold
-}
