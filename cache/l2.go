@@ -382,4 +382,3 @@ func (b *breaker) abandon(probe bool) {
 		b.mu.Unlock()
 	}
 }
-
