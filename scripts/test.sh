@@ -6,6 +6,9 @@
 #   bash scripts/test.sh                  # everything
 #   bash scripts/test.sh ./internal/...   # arguments go to `go test`
 #   bash scripts/test.sh -run TestX ./proxy
+#
+# Package patterns in the arguments (./proxy, ./internal/...) also narrow
+# gofmt, vet and staticcheck to those packages.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -45,22 +48,44 @@ else
 	echo "test.sh: not a Debian system; install the equivalents of: ${packages[*]}" >&2
 fi
 
+# Package patterns among the arguments (./proxy, ./internal/...) narrow the
+# checks to those packages too; without any, everything is checked.
+pkgs=()
+for arg in "$@"; do
+	if [[ "$arg" == . || "$arg" == ./* || "$arg" == ../* ]]; then
+		pkgs+=("$arg")
+	fi
+done
+if ((${#pkgs[@]} == 0)); then
+	pkgs=(./...)
+	set -- "$@" ./...
+fi
+
+# gofmt_files lists the .go files of the package patterns, testdata aside.
+gofmt_files() {
+	local p
+	for p in "${pkgs[@]}"; do
+		if [[ "$p" == */... || "$p" == ... ]]; then
+			find "${p%...}" -name '*.go' -not -path '*/testdata/*' -not -path '*/vendor/*' -not -path '*/.git/*' -print0
+		else
+			find "$p" -maxdepth 1 -name '*.go' -print0
+		fi
+	done
+}
+
 echo "test.sh: gofmt" >&2
-unformatted=$(find . -name '*.go' -not -path '*/testdata/*' -not -path './vendor/*' -not -path './.git/*' -print0 | xargs -0 -r gofmt -l)
+unformatted=$(gofmt_files | xargs -0 -r gofmt -l)
 if [[ -n "$unformatted" ]]; then
 	echo "test.sh: gofmt -l lists files that need formatting:" >&2
 	echo "$unformatted" >&2
 	exit 1
 fi
 
-echo "test.sh: go vet" >&2
-go vet ./...
+echo "test.sh: go vet ${pkgs[*]}" >&2
+go vet "${pkgs[@]}"
 
-echo "test.sh: staticcheck" >&2
-go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+echo "test.sh: staticcheck ${pkgs[*]}" >&2
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 "${pkgs[@]}"
 
-if (($# == 0)); then
-	set -- ./...
-fi
 echo "test.sh: go test -race $*" >&2
 go test -race -count=1 -timeout 40m "$@"
