@@ -23,7 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Superuser is the PostgreSQL superuser's name and password on every server
+// SuperUser and SuperPassword are the PostgreSQL superuser's name and password on every server
 // testenv starts.
 const (
 	SuperUser     = "postgres"
