@@ -97,10 +97,12 @@ func newGroup(t testing.TB, cfg Config) *Group {
 var namespaces atomic.Int64
 
 // l2Config returns an L2 configuration on r in a namespace of its own, so
-// that tests sharing a server (and runs with -count) never meet.
+// that tests sharing a server (and runs with -count) never meet. Its
+// timeout is generous: a loaded test machine must not turn a test about
+// something else into one about timeouts.
 func l2Config(t testing.TB, r *testenv.Redis) *L2Config {
 	ns := fmt.Sprintf("test-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), namespaces.Add(1))
-	return &L2Config{URL: r.URL(0), Namespace: ns}
+	return &L2Config{URL: r.URL(0), Namespace: ns, Timeout: time.Second}
 }
 
 func request(name string, ttl time.Duration) Request {

@@ -27,7 +27,13 @@ func twoGroups(t *testing.T, r *testenv.Redis) (a, b *Group) {
 // waitWrites waits until g has written n entries to Redis.
 func waitWrites(t *testing.T, g *Group, n uint64) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d L2 writes", n), func() bool { return g.Stats().L2Writes >= n })
+	deadline := time.Now().Add(5 * time.Second)
+	for g.Stats().L2Writes < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %d L2 writes: %+v", n, g.Stats())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func TestL2HitFillsL1(t *testing.T) {
@@ -90,12 +96,13 @@ func TestL2ValueOfUnknownVersionIsAMiss(t *testing.T) {
 	g := newGroup(t, Config{L2: l2Config(t, testenv.SharedRedis(t))})
 	req := request("q", time.Hour)
 	ctx := context.Background()
-	for _, v := range [][]byte{{codecRaw, 99, 1, 2, 3}, {7, 1}, {codecZstd, 1, 2, 3}, {codecRaw}} {
+	for i, v := range [][]byte{{codecRaw, 99, 1, 2, 3}, {7, 1}, {codecZstd, 1, 2, 3}, {codecRaw}} {
 		if err := g.l2.client.Set(ctx, g.l2.entryKey(req.Key), v, time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 		f := newFiller("filled")
 		wantStatus(t, mustGet(t, g, req, f), Miss, "filled")
+		waitWrites(t, g, uint64(i+1)) // before the next SET, not after it
 		g.l1.invalidateAll()
 	}
 	if s := g.Stats(); s.L2Corrupt != 4 {
@@ -185,6 +192,7 @@ func TestGetsSurviveRedisDeath(t *testing.T) {
 	t.Parallel()
 	rd := testenv.NewRedis(t)
 	l2 := l2Config(t, rd)
+	l2.Timeout = 50 * time.Millisecond
 	l2.BreakerCooldown = 100 * time.Millisecond
 	g := newGroup(t, Config{L2: l2})
 	f := newFiller("answer")
@@ -368,5 +376,64 @@ func BenchmarkGetL2Hit(b *testing.B) {
 		if err != nil || r.Status != HitL2 {
 			b.Fatalf("Get = %v, %v", r.Status, err)
 		}
+	}
+}
+
+func TestInvalidationWhileRedisHungReachesOthersLater(t *testing.T) {
+	t.Parallel()
+	rd := testenv.NewRedis(t)
+	a, b := twoGroups(t, rd)
+	ctx := context.Background()
+	req := Request{Key: keyOf("q"), TTL: time.Hour, Tables: []string{"orders"}}
+	f := newFiller("before")
+	mustGet(t, a, req, f)
+	waitWrites(t, a, 1)
+	wantStatus(t, mustGet(t, b, req, f), HitL2, "before")
+
+	if err := rd.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	err := a.InvalidateTables(ctx, "orders")
+	if resumeErr := rd.Resume(); resumeErr != nil {
+		t.Fatal(resumeErr)
+	}
+	if err == nil {
+		t.Fatal("InvalidateTables with Redis hung succeeded, want an error")
+	}
+	f.setPayload("after")
+	wantStatus(t, mustGet(t, a, req, f), Miss, "after") // A's L1 at once; Redis skipped while pending
+
+	eventually(t, "the retried invalidation to reach B", func() bool { return b.getL1(req.Key) == nil })
+	eventually(t, "A's pending invalidation to clear", func() bool { return !a.pending.any() })
+	b.l1.invalidateAll()
+	if r := mustGet(t, b, req, f); r.Status == HitL2 && string(r.Entry.Payload) == "before" {
+		t.Errorf("B served the invalidated entry from Redis")
+	}
+}
+
+func TestClientModes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		cfg  L2Config
+		want string
+	}{
+		{L2Config{URL: "redis://127.0.0.1:6379/2"}, "*redis.Client"},
+		{L2Config{Addrs: []string{"127.0.0.1:6379"}}, "*redis.Client"},
+		{L2Config{Addrs: []string{"a:7000", "b:7000"}, Mode: ModeCluster}, "*redis.ClusterClient"},
+		{L2Config{URL: "redis://a:7000?addr=b:7000", Mode: ModeCluster}, "*redis.ClusterClient"},
+		{L2Config{Addrs: []string{"a:26379"}, Mode: ModeSentinel, MasterName: "mymaster"}, "*redis.Client"},
+	} {
+		cfg, err := tt.cfg.withDefaults()
+		if err != nil {
+			t.Fatalf("%+v: %v", tt.cfg, err)
+		}
+		c, err := newClient(&cfg)
+		if err != nil {
+			t.Fatalf("%+v: %v", tt.cfg, err)
+		}
+		if got := fmt.Sprintf("%T", c); got != tt.want {
+			t.Errorf("%+v: client %s, want %s", tt.cfg, got, tt.want)
+		}
+		c.Close()
 	}
 }
