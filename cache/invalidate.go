@@ -103,9 +103,9 @@ func (g *Group) startL2() {
 	}
 	g.sub = g.l2.client.Subscribe(g.ctx, g.l2.channel())
 	ctx, cancel := context.WithTimeout(g.ctx, g.l2.timeout)
-	_, err := g.sub.Receive(ctx)
+	_, _ = g.sub.Receive(ctx)
 	cancel()
-	g.wg.Go(func() { g.watch(err == nil) })
+	g.wg.Go(g.watch)
 	g.wg.Go(g.retryPending)
 }
 
@@ -118,8 +118,9 @@ func (g *Group) stopL2() {
 
 // watch applies other processes' invalidations until Close. Pub/sub
 // delivers at most once: a message sent while the subscription was down is
-// lost, so every (re)subscription after the first drops all of L1.
-func (g *Group) watch(subscribed bool) {
+// lost, so every subscription watch sees confirmed (those after the one New
+// awaited, or that one if it came late) drops all of L1.
+func (g *Group) watch() {
 	for {
 		msg, err := g.sub.Receive(g.ctx)
 		if g.ctx.Err() != nil {
@@ -136,16 +137,22 @@ func (g *Group) watch(subscribed bool) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
-				if subscribed {
-					g.invalidateLocal([]string{allName})
-				}
-				subscribed = true
+				g.resetL1()
 			}
 		case *redis.Message:
 			if names := g.parseMessage([]byte(m.Payload)); names != nil {
 				g.invalidateLocal(names)
 			}
 		}
+	}
+}
+
+// resetL1 drops all of L1 after invalidations may have been missed.
+func (g *Group) resetL1() {
+	g.closeMu.RLock()
+	defer g.closeMu.RUnlock()
+	if !g.closed {
+		g.l1.invalidateAll()
 	}
 }
 

@@ -437,3 +437,22 @@ func TestClientModes(t *testing.T) {
 		c.Close()
 	}
 }
+
+func TestL1DroppedWhenInvalidationsMayHaveBeenMissed(t *testing.T) {
+	t.Parallel()
+	rd := testenv.NewRedis(t)
+	g := newGroup(t, Config{L2: l2Config(t, rd)})
+	req := request("q", time.Hour)
+	mustGet(t, g, req, newFiller("v"))
+	if g.getL1(req.Key) == nil {
+		t.Fatal("entry not in L1")
+	}
+	// While Redis is away, another replica's invalidation would be lost.
+	if err := rd.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "L1 to be dropped on resubscription", func() bool { return g.getL1(req.Key) == nil })
+}
