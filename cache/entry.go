@@ -3,7 +3,6 @@ package cache
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"time"
 )
 
@@ -65,12 +64,6 @@ func (e *Entry) Age(now time.Time) time.Duration { return now.Sub(e.Created) }
 // other, so a change of layout takes a new version byte and old entries
 // become misses.
 const envelopeV1 = 1
-
-// Errors returned by Decode. The Group treats both as a miss.
-var (
-	ErrUnknownVersion = errors.New("cache: unknown entry version")
-	ErrCorrupt        = errors.New("cache: corrupt entry")
-)
 
 // Encode appends the entry's encoding to dst and returns the extended slice.
 //

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// Errors returned by Get and the invalidation methods.
+// Errors returned by the package.
 var (
 	// ErrTooLarge means the answer is larger than the Group stores: each
 	// caller streams it itself. A Filler returns it (possibly wrapped) as
@@ -25,6 +25,11 @@ var (
 	ErrNotCacheable = errors.New("cache: request not cacheable")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("cache: group closed")
+
+	// ErrUnknownVersion and ErrCorrupt are returned by Decode. The Group
+	// reads both as a miss.
+	ErrUnknownVersion = errors.New("cache: unknown entry version")
+	ErrCorrupt        = errors.New("cache: corrupt entry")
 )
 
 // Request is what Get needs to know of a query besides how to fill it.
