@@ -41,7 +41,8 @@ match_recognize connect start fetch offset for returning set values as of at bef
 var notFunctions = setOf(`over filter within in exists any all some values as using on and or not
 when then else case select from where join lateral table array row is between like ilike
 rlike union intersect except minus into by with recursive partition qualify having group order
-limit distinct match_recognize pivot unpivot define pattern measures`)
+limit distinct match_recognize pivot unpivot define pattern measures exclude sample tablesample
+seed repeatable at before changes`)
 
 // implicitTime and implicitSession are the words that call a function
 // without parentheses.
@@ -182,6 +183,12 @@ func (f *fallbackScan) scan() {
 		if w == "nextval" && f.op(i-1) == "." {
 			f.deny(ReasonVolatile + " " + w)
 		}
+		if (w == "sample" || w == "tablesample") && !f.seeded() {
+			f.deny(ReasonSample)
+		}
+		if (w == "at" || w == "before") && f.op(i+1) == "(" {
+			f.s.UsesTime = true // time travel, often relative to now
+		}
 		if f.op(i+1) == "(" && !notFunctions[w] {
 			f.call(i)
 			continue
@@ -205,6 +212,16 @@ func (f *fallbackScan) scan() {
 			}
 		}
 	}
+}
+
+// seeded reports whether a SAMPLE clause is repeatable.
+func (f *fallbackScan) seeded() bool {
+	for i := range f.toks {
+		if w := f.word(i); w == "seed" || w == "repeatable" {
+			return true
+		}
+	}
+	return false
 }
 
 // call judges the function call whose name is token i.

@@ -484,7 +484,13 @@ func itoa(i int) string {
 // read. CREATE INDEX changes no answer and is left out.
 func (w *walker) markTargets(m protoreflect.Message) {
 	switch x := m.Interface().(type) {
-	case *pg_query.IndexStmt, *pg_query.CreateStatsStmt, *pg_query.ExplainStmt, *pg_query.CallStmt:
+	case *pg_query.IndexStmt, *pg_query.CreateStatsStmt, *pg_query.ExplainStmt, *pg_query.CallStmt,
+		*pg_query.InsertStmt, *pg_query.UpdateStmt, *pg_query.DeleteStmt, *pg_query.MergeStmt:
+		return // DML marks its own target as the walk meets it
+	case *pg_query.SelectStmt:
+		if x.IntoClause != nil && x.IntoClause.Rel != nil {
+			w.writes[x.IntoClause.Rel] = true
+		}
 		return
 	case *pg_query.DropStmt:
 		w.dropTargets(x)

@@ -101,6 +101,20 @@ lower_inc upper_inc lower_inf upper_inf isempty range_merge
 pg_size_pretty pg_size_bytes inet_ntoa host masklen network broadcast family abbrev
 hll_hash_any
 grouping
+iff nvl nvl2 zeroifnull nullifzero div0 ifnull decode equal_null flatten split split_to_table
+parse_json try_parse_json object_construct object_construct_keep_null array_construct
+array_size array_contains array_slice array_flatten array_distinct array_compact get get_path
+object_keys listagg count_if sum_if avg_if approx_count_distinct approx_percentile median
+ratio_to_report hash md5_hex sha2 try_to_number try_to_decimal try_to_double to_varchar
+to_boolean to_decimal to_double to_array to_object to_variant as_varchar as_number
+date_from_parts time_from_parts timestamp_from_parts dateadd datediff timeadd timediff
+timestampadd timestampdiff last_day next_day previous_day dayname monthname year quarter month
+week day hour minute second dayofweek dayofyear weekofyear boolor_agg booland_agg bitand bitor
+list_value list_aggregate list_transform list_filter list_sort list_distinct list_contains
+list_has list_concat list_extract array_value struct_pack struct_extract string_split
+regexp_extract regexp_full_match epoch epoch_ms epoch_us make_timestamp date_diff date_sub
+datepart datetrunc string_agg arg_max arg_min max_by min_by histogram quantile quantile_cont
+quantile_disc approx_quantile fsum favg product first last range
 `
 
 const builtinStable = `
@@ -138,6 +152,11 @@ pg_index_column_has_property pg_index_has_property pg_indexam_has_property pg_op
 pg_postmaster_start_time pg_conf_load_time txid_current_snapshot pg_current_snapshot
 pg_get_serial_sequence array_to_tsvector regclass regtype regproc to_regclass to_regtype
 to_regproc to_regnamespace to_regrole to_regtypemod
+strftime strptime convert_timezone to_timestamp_ntz to_timestamp_ltz to_timestamp_tz
+try_to_timestamp try_to_date current_region current_account current_warehouse
+current_available_roles current_secondary_roles current_ip_address current_client
+current_localtime current_localtimestamp get_current_time get_current_timestamp today
+sysdate getdate systimestamp sysdatetime
 `
 
 const builtinVolatile = `
