@@ -212,6 +212,7 @@ const (
 	ReasonLiveState    = "reads live server state"
 	ReasonDialect      = "unparsed statement that is not a plain SELECT"
 	ReasonMulti        = "several statements in unparsed text"
+	ReasonNUL          = "NUL byte in text"
 )
 
 // kindReason is the reason given for statements that are not reads.

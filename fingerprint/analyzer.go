@@ -3,6 +3,7 @@ package fingerprint
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -170,6 +171,16 @@ func withTemps(a *Analysis, temp TempTables) *Analysis {
 // analyze does the work behind Analyze: lex once for labels and key text,
 // parse with PostgreSQL's parser, fall back to the lexer when it refuses.
 func analyze(sql string, vol VolatilityMap) *Analysis {
+	if strings.IndexByte(sql, 0) >= 0 {
+		// The protocol cannot carry a NUL inside a query, and the parser
+		// would stop reading at it: refuse rather than misjudge.
+		a := &Analysis{Normalized: sql, Statements: []Statement{{
+			Kind: KindUnknown, Command: "UNKNOWN", Text: sql, Normalized: sql, Reason: ReasonNUL,
+		}}}
+		a.ShapeID = xxh3.HashString(sql)
+		a.finish()
+		return a
+	}
 	toks, flags := lex(sql, make([]token, 0, len(sql)/4+8))
 	sure := flags&unsure == 0
 	a := &Analysis{}

@@ -60,7 +60,7 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // two different inputs meet by concatenation; parameter formats are
 // expanded to one per parameter, and no result formats means text, as
 // the protocol defines them.
-func (in *KeyInput) Key() Key {
+func (in KeyInput) Key() Key {
 	bp := keyBufs.Get().(*[]byte)
 	b := in.appendTo((*bp)[:0])
 	sum := xxh3.Hash128(b)

@@ -268,7 +268,14 @@ func lexPrefixed(sql string, i int) (tokKind, int, lexFlags, bool) {
 	n := len(sql)
 	c := sql[i] | 0x20
 	switch {
-	case (c == 'e' || c == 'b' || c == 'x' || c == 'n') && i+1 < n && sql[i+1] == '\'':
+	case (c == 'b' || c == 'x') && i+1 < n && sql[i+1] == '\'':
+		// Bit strings have no escapes: the next quote ends them.
+		end := strings.IndexByte(sql[i+2:], '\'')
+		if end < 0 {
+			return tString, n, flagUnterminated, true
+		}
+		return tString, i + 2 + end + 1, 0, true
+	case (c == 'e' || c == 'n') && i+1 < n && sql[i+1] == '\'':
 		end, f := lexQuoted(sql, i+2, '\'', c == 'e')
 		return tString, end, f, true
 	case c == 'u' && i+2 < n && sql[i+1] == '&' && (sql[i+2] == '\'' || sql[i+2] == '"'):
@@ -333,8 +340,7 @@ func normalize(sql string, toks []token, buf []byte) []byte {
 		}
 		if prev >= 0 {
 			sep := byte(' ')
-			if t.kind == tString && toks[prev].kind == tString &&
-				strings.ContainsAny(sql[toks[prev].end:t.start], "\n\r") {
+			if continues(sql, toks[prev], t) {
 				sep = '\n'
 			}
 			buf = append(buf, sep)
@@ -348,6 +354,43 @@ func normalize(sql string, toks []token, buf []byte) []byte {
 		prev = i
 	}
 	return buf
+}
+
+// continues reports whether PostgreSQL reads string constant b as the
+// continuation of a: a plain '...' after a quoted (not dollar-quoted)
+// string, separated by whitespace holding a newline.
+func continues(sql string, a, b token) bool {
+	return a.kind == tString && b.kind == tString && sql[a.end-1] == '\'' && sql[b.start] == '\'' &&
+		isContinuation(sql[a.end:b.start])
+}
+
+// isContinuation reports whether the gap between two string constants
+// makes PostgreSQL join them into one: horizontal space, a newline, then
+// any mix of space and line comments ending in newlines (scan.l's
+// whitespace_with_newline).
+func isContinuation(gap string) bool {
+	i := 0
+	for i < len(gap) && (gap[i] == ' ' || gap[i] == '\t' || gap[i] == '\f' || gap[i] == '\v') {
+		i++
+	}
+	if i == len(gap) || gap[i] != '\n' && gap[i] != '\r' {
+		return false
+	}
+	for i < len(gap) {
+		switch {
+		case isSpace(gap[i]):
+			i++
+		case strings.HasPrefix(gap[i:], "--"):
+			nl := strings.IndexAny(gap[i:], "\n\r")
+			if nl < 0 {
+				return false
+			}
+			i += nl + 1
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // rawNormalized is the key text used when the lexer is unsure: the input
