@@ -1,0 +1,255 @@
+// Command sqlcached is a caching reverse proxy in front of SQL warehouses.
+//
+//	sqlcached serve --config FILE [--listen ADDR] [--http ADDR] [--backend-dsn DSN]
+//	sqlcached version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/executor/postgres"
+	"github.com/sqlcached/sqlcached/internal/config"
+	"github.com/sqlcached/sqlcached/proxy"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: sqlcached serve --config FILE | version")
+		return exitConfig
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, "sqlcached", version)
+		return exitOK
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, "usage: sqlcached serve --config FILE [--listen ADDR] [--http ADDR] [--backend-dsn DSN] | version")
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "sqlcached: unknown command %q\n", args[0])
+	return exitConfig
+}
+
+type serveFlags struct {
+	config, listen, http, dsn string
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	fs.StringVar(&f.config, "config", "", "configuration file (required)")
+	fs.StringVar(&f.listen, "listen", "", "PostgreSQL listen address, overriding listen.postgres")
+	fs.StringVar(&f.http, "http", "", "HTTP listen address, overriding listen.http")
+	fs.StringVar(&f.dsn, "backend-dsn", "", "DSN of the first backend, overriding backends[0].dsn")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if f.config == "" {
+		fmt.Fprintln(stderr, "sqlcached serve: --config is required")
+		return exitConfig
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		fmt.Fprintln(stderr, "sqlcached:", err)
+		return exitConfig
+	}
+	if err := applyFlags(cfg, f); err != nil {
+		fmt.Fprintln(stderr, "sqlcached:", err)
+		return exitConfig
+	}
+	log := newLogger(cfg.Log, stderr)
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", "warning", w)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := runServer(ctx, cfg, log); err != nil {
+		log.Error("sqlcached stopped", "err", err)
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			return exitConfig
+		}
+		return exitFail
+	}
+	return exitOK
+}
+
+func applyFlags(cfg *config.Config, f serveFlags) error {
+	if f.listen != "" {
+		cfg.Listen.Postgres = f.listen
+	}
+	if f.http != "" {
+		cfg.Listen.HTTP = f.http
+	}
+	if f.dsn != "" {
+		if len(cfg.Backends) == 0 {
+			return &config.Error{Key: "backends", Msg: "--backend-dsn needs a backend to override"}
+		}
+		if _, err := pgconn.ParseConfig(f.dsn); err != nil {
+			return &config.Error{Key: "--backend-dsn", Msg: err.Error()}
+		}
+		cfg.Backends[0].DSN = f.dsn
+	}
+	return nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// runServer wires the configuration into a proxy and serves until ctx is
+// done, then shuts down within shutdown.timeout.
+func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	pools := map[string]*postgres.Pool{}
+	defer func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}()
+	for i, b := range cfg.Backends {
+		if b.Kind != config.KindPostgres {
+			return &config.Error{Key: fmt.Sprintf("backends[%d].kind", i), Msg: b.Kind + " backends are not available in this build yet"}
+		}
+		p, err := postgres.NewPool(postgres.Config{
+			DSN:         b.DSN,
+			MaxConns:    b.MaxConns,
+			MaxWait:     cfg.Pool.MaxWait.Std(),
+			IdleTimeout: cfg.Pool.IdleTimeout.Std(),
+		})
+		if err != nil {
+			return &config.Error{Key: fmt.Sprintf("backends[%d].dsn", i), Msg: err.Error()}
+		}
+		pools[b.Name] = p
+	}
+	pcfg := proxy.Config{
+		AuthMethod:               cfg.Auth.Method,
+		Users:                    map[string]string{},
+		AllowCleartextWithoutTLS: cfg.Auth.AllowCleartextWithoutTLS,
+		MaxClients:               cfg.Limits.MaxClients,
+		MaxMessageBytes:          int(cfg.Limits.MaxMessageBytes),
+		AcquireTimeout:           cfg.Pool.MaxWait.Std(),
+		Logger:                   log,
+		Route:                    router(cfg, pools),
+	}
+	for _, u := range cfg.Auth.Users {
+		pcfg.Users[u.Name] = u.Password
+	}
+	if cfg.TLS != nil {
+		tc, err := cfg.TLS.Load()
+		if err != nil {
+			return err
+		}
+		pcfg.TLS, pcfg.RequireTLS = tc, cfg.TLS.Require
+	}
+	srv, err := proxy.NewServer(pcfg)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Listen.Postgres)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(l) }()
+	var hs *http.Server
+	if cfg.Listen.HTTP != "" {
+		hl, err := net.Listen("tcp", cfg.Listen.HTTP)
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		hs = &http.Server{Handler: proxy.HTTPHandler(srv, poolList(pools)), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- hs.Serve(hl) }()
+	}
+	log.Info("sqlcached serving", "postgres", l.Addr().String(), "http", cfg.Listen.HTTP, "version", version)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		_ = srv.Close()
+		return err
+	}
+	log.Info("shutting down", "timeout", cfg.Shutdown.Timeout.Std())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout.Std())
+	defer cancel()
+	if hs != nil {
+		_ = hs.Shutdown(sctx)
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("sessions still open at the shutdown timeout were closed", "err", err)
+	}
+	return nil
+}
+
+func poolList(m map[string]*postgres.Pool) []*postgres.Pool {
+	out := make([]*postgres.Pool, 0, len(m))
+	for _, p := range m {
+		out = append(out, p)
+	}
+	return out
+}
+
+// router maps a client's database to its backend. A database listed in
+// `databases` uses the backend DSN's database when the DSN names one; one
+// routed by default keeps the client's name.
+func router(cfg *config.Config, pools map[string]*postgres.Pool) func(string) *proxy.Backend {
+	return func(database string) *proxy.Backend {
+		b := cfg.BackendFor(database)
+		if b == nil {
+			return nil
+		}
+		pb := &proxy.Backend{Name: b.Name, Pool: pools[b.Name]}
+		if _, listed := cfg.Databases[database]; listed {
+			if pc, err := pgconn.ParseConfig(b.DSN); err == nil && dsnNamesDatabase(b.DSN) {
+				pb.Database = pc.Database
+			}
+		}
+		return pb
+	}
+}
+
+func dsnNamesDatabase(dsn string) bool {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		rest := dsn[strings.Index(dsn, "://")+3:]
+		if i := strings.IndexAny(rest, "?"); i >= 0 {
+			rest = rest[:i]
+		}
+		slash := strings.Index(rest, "/")
+		return slash >= 0 && slash < len(rest)-1 || strings.Contains(dsn, "dbname=")
+	}
+	return strings.Contains(dsn, "dbname=")
+}

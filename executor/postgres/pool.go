@@ -1,0 +1,537 @@
+// Package postgres connects sqlcached to PostgreSQL and wire-compatible
+// warehouses (Redshift, Greenplum, Timescale, CockroachDB).
+//
+// Connections are opened with pgconn, which handles the warehouse's TLS and
+// authentication, and then taken over (hijacked): from then on the proxy
+// speaks the protocol on them itself, relaying its clients' messages byte
+// for byte and reading answers as the wire carries them. A Pool bounds how
+// many are open per backend and hands them to sessions one transaction at a
+// time, as pgbouncer's transaction pooling does.
+package postgres
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+)
+
+// Errors returned by Pool.
+var (
+	// ErrPoolTimeout is returned when no connection became free within
+	// Config.MaxWait. Clients see SQLSTATE 53300.
+	ErrPoolTimeout = errors.New("postgres: timed out waiting for a warehouse connection")
+	// ErrPoolClosed is returned by Acquire after Close.
+	ErrPoolClosed = errors.New("postgres: pool closed")
+)
+
+// Config configures a Pool.
+type Config struct {
+	// DSN is a libpq connection string or URL. A user and password in it
+	// are used for every connection; otherwise each Login's are.
+	DSN string
+	// MaxConns bounds the connections open at once, for all logins
+	// together. Defaults to 20.
+	MaxConns int
+	// MaxWait bounds how long Acquire waits for a connection when MaxConns
+	// are busy. Defaults to 30s.
+	MaxWait time.Duration
+	// IdleTimeout closes connections idle for longer. 0 keeps them.
+	IdleTimeout time.Duration
+	// ConnectTimeout bounds opening one connection. Defaults to 10s.
+	ConnectTimeout time.Duration
+	// MaxMessageBytes bounds one message read from the warehouse.
+	// Defaults to 1GiB, PostgreSQL's own bound on a field.
+	MaxMessageBytes int
+}
+
+// Login is whom a connection is opened as.
+type Login struct {
+	User     string
+	Password string
+	Database string
+}
+
+// Pool is a bounded set of warehouse connections, shared by every session
+// of one backend.
+type Pool struct {
+	cfg  Config
+	base *pgconn.Config
+
+	mu      sync.Mutex // protects the fields below
+	idle    map[Login][]*Conn
+	nidle   int
+	total   int
+	waiters []*waiter
+	closed  bool
+	params  map[string]string // the first connection's ParameterStatus values
+
+	fixedUser bool // the DSN names the user and password
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type waiter struct {
+	login Login
+	ch    chan *Conn // receives a connection, or nil: a free slot to connect in
+}
+
+// NewPool checks cfg and returns a pool; no connection is opened yet.
+func NewPool(cfg Config) (*Pool, error) {
+	base, err := pgconn.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.MaxConns < 0:
+		return nil, errors.New("postgres: MaxConns must not be negative")
+	case cfg.MaxConns == 0:
+		cfg.MaxConns = 20
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 30 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 1 << 30
+	}
+	p := &Pool{cfg: cfg, base: base, fixedUser: dsnHasUser(cfg.DSN), idle: map[Login][]*Conn{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go p.reap()
+	return p, nil
+}
+
+// FixedUser reports whether the DSN names the user every connection uses.
+func (p *Pool) FixedUser() bool { return p.fixedUser }
+
+// Acquire returns a connection opened as login, waiting at most MaxWait
+// (and ctx) for one when MaxConns are in use.
+func (p *Pool) Acquire(ctx context.Context, login Login) (*Conn, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrPoolClosed
+	}
+	if c := p.popIdle(login); c != nil {
+		p.mu.Unlock()
+		return c, nil
+	}
+	if p.total < p.cfg.MaxConns {
+		p.total++
+		p.mu.Unlock()
+		return p.open(ctx, login)
+	}
+	if old := p.popOldestIdle(); old != nil {
+		// Every slot is taken, some by idle connections of other logins:
+		// close one and open ours in its slot.
+		p.mu.Unlock()
+		old.close()
+		return p.open(ctx, login)
+	}
+	w := &waiter{login: login, ch: make(chan *Conn, 1)}
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	return p.wait(ctx, w)
+}
+
+func (p *Pool) wait(ctx context.Context, w *waiter) (*Conn, error) {
+	t := time.NewTimer(p.cfg.MaxWait)
+	defer t.Stop()
+	var err error
+	select {
+	case c := <-w.ch:
+		return p.granted(ctx, w, c)
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-t.C:
+		err = ErrPoolTimeout
+	}
+	p.mu.Lock()
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.mu.Unlock()
+			return nil, err
+		}
+	}
+	p.mu.Unlock()
+	// A grant raced with the timeout: pass it on.
+	c := <-w.ch
+	if c != nil {
+		p.Release(c)
+	} else {
+		p.freeSlot()
+	}
+	return nil, err
+}
+
+func (p *Pool) granted(ctx context.Context, w *waiter, c *Conn) (*Conn, error) {
+	if c != nil {
+		return c, nil
+	}
+	return p.open(ctx, w.login)
+}
+
+// open connects in a slot already counted in total.
+func (p *Pool) open(ctx context.Context, login Login) (*Conn, error) {
+	c, err := p.connect(ctx, login)
+	if err != nil {
+		p.freeSlot()
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.params == nil {
+		p.params = c.Params
+	}
+	p.mu.Unlock()
+	return c, nil
+}
+
+// freeSlot gives a slot that no connection holds to a waiter, or drops it.
+func (p *Pool) freeSlot() {
+	p.mu.Lock()
+	if len(p.waiters) > 0 && !p.closed {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		w.ch <- nil
+		return
+	}
+	p.total--
+	p.mu.Unlock()
+}
+
+// Release returns a connection that is idle (outside a transaction, every
+// answer read) for reuse. A broken one is closed instead.
+func (p *Pool) Release(c *Conn) {
+	if c.Broken || c.TxStatus != 'I' {
+		p.Destroy(c)
+		return
+	}
+	c.lastUsed = time.Now()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.Destroy(c)
+		return
+	}
+	for i, w := range p.waiters {
+		if w.login == c.Login {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.mu.Unlock()
+			w.ch <- c
+			return
+		}
+	}
+	if len(p.waiters) > 0 {
+		// Waiters for other logins only: give the slot to the first.
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		c.close()
+		w.ch <- nil
+		return
+	}
+	p.idle[c.Login] = append(p.idle[c.Login], c)
+	p.nidle++
+	p.mu.Unlock()
+}
+
+// Destroy closes a connection and frees its slot.
+func (p *Pool) Destroy(c *Conn) {
+	c.close()
+	p.freeSlot()
+}
+
+func (p *Pool) popIdle(login Login) *Conn {
+	s := p.idle[login]
+	if len(s) == 0 {
+		return nil
+	}
+	c := s[len(s)-1]
+	s[len(s)-1] = nil
+	p.idle[login] = s[:len(s)-1]
+	p.nidle--
+	return c
+}
+
+func (p *Pool) popOldestIdle() *Conn {
+	if p.nidle == 0 {
+		return nil
+	}
+	var oldest Login
+	var found bool
+	for l, s := range p.idle {
+		if len(s) > 0 && (!found || s[0].lastUsed.Before(p.idle[oldest][0].lastUsed)) {
+			oldest, found = l, true
+		}
+	}
+	s := p.idle[oldest]
+	c := s[0]
+	p.idle[oldest] = append(s[:0], s[1:]...)
+	p.nidle--
+	return c
+}
+
+// Stats is a snapshot of the pool.
+type Stats struct {
+	Open, Idle, Waiting, Max int
+}
+
+// Stats returns the pool's counts.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Stats{Open: p.total, Idle: p.nidle, Waiting: len(p.waiters), Max: p.cfg.MaxConns}
+}
+
+// ServerParams returns the ParameterStatus values the warehouse reported
+// on the first connection, or nil before one was opened.
+func (p *Pool) ServerParams() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.params
+}
+
+// Ping checks that the warehouse accepts connections. An authentication
+// failure still means it is reachable.
+func (p *Pool) Ping(ctx context.Context) error {
+	cfg := p.base.Copy()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	defer cancel()
+	c, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return nil
+		}
+		return err
+	}
+	return c.Close(ctx)
+}
+
+// Close closes idle connections and stops the pool; connections in use are
+// closed when they are released.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	var all []*Conn
+	for l, s := range p.idle {
+		all = append(all, s...)
+		delete(p.idle, l)
+	}
+	p.total -= len(all)
+	p.nidle = 0
+	ws := p.waiters
+	p.waiters = nil
+	p.mu.Unlock()
+	close(p.stop)
+	<-p.done
+	for _, c := range all {
+		c.close()
+	}
+	for _, w := range ws {
+		w.ch <- nil // the waiter's open fails on a closed pool or succeeds once
+	}
+}
+
+// reap closes connections idle longer than IdleTimeout.
+func (p *Pool) reap() {
+	defer close(p.done)
+	if p.cfg.IdleTimeout <= 0 {
+		<-p.stop
+		return
+	}
+	t := time.NewTicker(p.cfg.IdleTimeout / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		var old []*Conn
+		cutoff := time.Now().Add(-p.cfg.IdleTimeout)
+		p.mu.Lock()
+		for l, s := range p.idle {
+			keep := s[:0]
+			for _, c := range s {
+				if c.lastUsed.Before(cutoff) {
+					old = append(old, c)
+				} else {
+					keep = append(keep, c)
+				}
+			}
+			p.idle[l] = keep
+		}
+		p.nidle -= len(old)
+		p.total -= len(old)
+		p.mu.Unlock()
+		for _, c := range old {
+			c.close()
+		}
+	}
+}
+
+func (p *Pool) connect(ctx context.Context, login Login) (*Conn, error) {
+	cfg := p.base.Copy()
+	if !p.FixedUser() {
+		cfg.User = login.User
+		cfg.Password = login.Password
+	}
+	if login.Database != "" {
+		cfg.Database = login.Database
+	}
+	cfg.RuntimeParams = map[string]string{}
+	for k, v := range p.base.RuntimeParams {
+		cfg.RuntimeParams[k] = v
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	defer cancel()
+	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pc.SyncConn(ctx); err != nil {
+		pc.Close(ctx)
+		return nil, err
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{
+		Login:    login,
+		netConn:  hc.Conn,
+		R:        pgwire.NewReader(hc.Conn, 32<<10, p.cfg.MaxMessageBytes),
+		W:        bufio.NewWriterSize(hc.Conn, 32<<10),
+		PID:      hc.PID,
+		key:      hc.SecretKey,
+		Params:   hc.ParameterStatuses,
+		TxStatus: hc.TxStatus,
+		Settings: map[string]string{},
+		Prepared: map[string]bool{},
+		addr:     hc.Conn.RemoteAddr(),
+		lastUsed: time.Now(),
+	}
+	return c, nil
+}
+
+// Conn is one warehouse connection taken over from pgconn. It belongs to
+// one goroutine at a time: the session that acquired it.
+type Conn struct {
+	Login Login
+	R     *pgwire.Reader // answers from the warehouse
+	W     *bufio.Writer  // messages to the warehouse
+	PID   uint32
+	// Params holds the ParameterStatus values the warehouse reported last.
+	Params map[string]string
+	// TxStatus is the status of the last ReadyForQuery.
+	TxStatus byte
+	// Settings are the session settings applied on this connection beyond
+	// its defaults, by name: the SQL that applied each.
+	Settings map[string]string
+	// SettingsOwner and SettingsVersion name the session whose settings
+	// were applied last, so that a session coming back skips the compare.
+	SettingsOwner   any
+	SettingsVersion uint64
+	// Prepared holds the names of the statements prepared on this
+	// connection by the proxy.
+	Prepared map[string]bool
+	// Unnamed identifies the statement in the unnamed slot, "" if none.
+	Unnamed string
+	// Broken is set when the connection can no longer be trusted: it is
+	// closed instead of reused.
+	Broken bool
+
+	netConn  net.Conn
+	key      []byte
+	addr     net.Addr
+	lastUsed time.Time
+	closeMu  sync.Mutex
+	closed   bool
+}
+
+// Cancel asks the warehouse to cancel what this connection is running,
+// and returns once the warehouse has taken the request.
+func (c *Conn) Cancel(ctx context.Context) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, c.addr.Network(), c.addr.String())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	} else {
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	buf := make([]byte, 12, 12+len(c.key))
+	binary.BigEndian.PutUint32(buf[0:], uint32(12+len(c.key)))
+	binary.BigEndian.PutUint32(buf[4:], pgwire.CancelRequestCode)
+	binary.BigEndian.PutUint32(buf[8:], c.PID)
+	buf = append(buf, c.key...)
+	if _, err := nc.Write(buf); err != nil {
+		return err
+	}
+	// The postmaster closes the connection once it has signalled the
+	// backend.
+	var one [1]byte
+	_, _ = nc.Read(one[:])
+	return nil
+}
+
+// SetDeadline sets the read and write deadline of the connection.
+func (c *Conn) SetDeadline(t time.Time) error { return c.netConn.SetDeadline(t) }
+
+func (c *Conn) close() {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	_ = c.netConn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = c.netConn.Write([]byte{'X', 0, 0, 0, 4})
+	_ = c.netConn.Close()
+}
+
+// Close closes the connection at once, from any goroutine; the owner then
+// destroys it.
+func (c *Conn) Close() { c.close() }
+
+// dsnHasUser reports whether the DSN itself names a user (pgconn fills
+// one in from the environment or the OS user when it does not).
+func dsnHasUser(dsn string) bool {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return false
+		}
+		return u.User.Username() != "" || u.Query().Get("user") != ""
+	}
+	for _, f := range strings.Fields(dsn) {
+		if strings.HasPrefix(f, "user=") {
+			return true
+		}
+	}
+	return false
+}
+
+// String names the connection for logs.
+func (c *Conn) String() string { return fmt.Sprintf("pid %d", c.PID) }

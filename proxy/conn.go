@@ -1,0 +1,399 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sqlcached/sqlcached/executor/postgres"
+	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+)
+
+// errClientGone ends a session whose client went away or broke the
+// protocol beyond an answer.
+var errClientGone = errors.New("proxy: client gone")
+
+// conn is one client session. Its goroutine owns every field but sc, which
+// cancelRunning and abort read under mu.
+type conn struct {
+	srv        *Server
+	nc         net.Conn
+	r          *pgwire.Reader // messages from the client
+	w          *bufio.Writer  // messages to the client
+	tls        bool
+	pid        uint32
+	secret     uint32
+	registered bool
+
+	user, database string
+	backend        *Backend
+	login          postgres.Login
+
+	// Settings. startupSettings come from the startup packet,
+	// sqlSettings from SET statements that took effect; settings is
+	// their union, each as the SQL that applies it on a connection.
+	startupSettings map[string]string
+	sqlSettings     map[string]string
+	settings        map[string]string
+	settingsVersion uint64
+	pendingSets     []setChange // SETs of the open transaction
+	inBlock         bool        // inside BEGIN ... COMMIT on the warehouse
+
+	stmts   map[string]*stmt // the client's prepared statements, by its names
+	portals map[string]*stmt // open portals, by name
+
+	mu sync.Mutex     // protects sc
+	sc *postgres.Conn // the attached warehouse connection, or nil
+
+	pending []expect // answers awaited from sc, in order
+	head    int      // first pending entry not yet answered
+	open    bool     // messages went to sc since its last ReadyForQuery
+
+	txStatus   byte   // status of the last ReadyForQuery sent
+	pinned     string // why the session keeps its connection, "" if it does not
+	skipping   bool   // an error happened: drop messages until Sync
+	inStartup  bool
+	startupErr *Error
+}
+
+// stmt is a client's prepared statement.
+type stmt struct {
+	query    string
+	oids     []byte // parameter type OIDs as the Parse carried them
+	id       string // the name it is prepared under on warehouse connections
+	analysis *fingerprint.Analysis
+}
+
+type setChange struct {
+	cmd  *fingerprint.SetCommand
+	text string
+}
+
+// maxPending bounds the answers awaited at once: past it the proxy asks
+// the warehouse to flush and reads what it has.
+const maxPending = 1024
+
+// maxPrepared bounds the statements the proxy keeps prepared on one
+// warehouse connection.
+const maxPrepared = 512
+
+func (c *conn) serve() {
+	defer c.close()
+	if err := c.startup(); err != nil {
+		c.sendFatal(err)
+		return
+	}
+	c.txStatus = 'I'
+	for {
+		typ, msg, err := c.r.Next()
+		if err != nil {
+			if c.srv.shuttingDown.Load() && isTimeout(err) {
+				if c.idle() {
+					c.sendFatal(fatal(CodeAdminShutdown, "terminating connection due to administrator command"))
+					return
+				}
+				_ = c.nc.SetReadDeadline(time.Time{})
+				continue
+			}
+			if errors.Is(err, pgwire.ErrTooLarge) || errors.Is(err, pgwire.ErrBadLength) {
+				c.sendFatal(err)
+			}
+			return
+		}
+		if err := c.handle(typ, msg); err != nil {
+			c.sendFatal(err)
+			return
+		}
+		if c.srv.shuttingDown.Load() && c.idle() && c.r.Buffered() == 0 {
+			c.sendFatal(fatal(CodeAdminShutdown, "terminating connection due to administrator command"))
+			return
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// idle reports whether the session is between transactions with nothing
+// in flight.
+func (c *conn) idle() bool {
+	return c.txStatus == 'I' && c.sc == nil && c.head == len(c.pending)
+}
+
+// handle dispatches one client message. An error ends the session.
+func (c *conn) handle(typ byte, msg []byte) error {
+	if c.skipping && typ != 'S' && typ != 'X' {
+		return nil
+	}
+	switch typ {
+	case 'Q':
+		return c.simpleQuery(msg)
+	case 'P':
+		return c.parse(msg)
+	case 'B':
+		return c.bind(msg)
+	case 'D':
+		return c.describe(msg)
+	case 'E':
+		return c.execute(msg)
+	case 'C':
+		return c.closeMsg(msg)
+	case 'S':
+		return c.sync(msg)
+	case 'H':
+		return c.flushMsg(msg)
+	case 'F':
+		return c.functionCall(msg)
+	case 'd', 'c', 'f':
+		// COPY messages outside COPY: PostgreSQL drops them too.
+		return nil
+	case 'X':
+		return errClientGone
+	}
+	return fatal(CodeProtocolViolation, fmt.Sprintf("invalid frontend message type %d", typ))
+}
+
+// analyze returns the analysis of a statement the session relays, or nil
+// when the statement cannot change session state.
+func (c *conn) analyze(sql string) *fingerprint.Analysis {
+	if !mayChangeSession(sql) {
+		return nil
+	}
+	return c.srv.cfg.Analyzer.Analyze(sql)
+}
+
+// simpleQuery relays a Query message: one or more statements, answered up
+// to ReadyForQuery.
+func (c *conn) simpleQuery(msg []byte) error {
+	body := pgwire.Body(msg)
+	if len(body) == 0 || body[len(body)-1] != 0 {
+		return fatal(CodeProtocolViolation, "invalid query message")
+	}
+	a := c.analyze(string(body[:len(body)-1]))
+	if err := c.ensureAttached(); err != nil {
+		return c.replyError(err)
+	}
+	c.pinFor(a)
+	c.sendServer(msg)
+	c.sc.Unnamed = ""
+	c.push(expect{kind: exQuery, a: a})
+	if err := c.flushServer(); err != nil {
+		return c.serverLost(err)
+	}
+	return c.drain()
+}
+
+// functionCall relays the legacy fastpath FunctionCall message.
+func (c *conn) functionCall(msg []byte) error {
+	if err := c.ensureAttached(); err != nil {
+		return c.replyError(err)
+	}
+	c.sendServer(msg)
+	c.push(expect{kind: exQuery})
+	if err := c.flushServer(); err != nil {
+		return c.serverLost(err)
+	}
+	return c.drain()
+}
+
+// replyError answers a Query the proxy could not relay: the error, then
+// ReadyForQuery.
+func (c *conn) replyError(err error) error {
+	e := toError(err)
+	if e.Severity == "FATAL" {
+		return e
+	}
+	var b pgwire.Builder
+	appendError(&b, e)
+	b.Begin('Z')
+	b.Byte(c.txStatus)
+	b.Finish()
+	return c.writeClient(b.B, true)
+}
+
+func (c *conn) pinFor(a *fingerprint.Analysis) {
+	if a != nil && a.Pin != "" && c.pinned == "" {
+		c.pinned = a.Pin
+		c.srv.log.Debug("session pinned to its warehouse connection", "pid", c.pid, "reason", a.Pin)
+	}
+}
+
+// ensureAttached gives the session a warehouse connection if it has none.
+func (c *conn) ensureAttached() error {
+	if c.sc != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.AcquireTimeout)
+	defer cancel()
+	return c.attach(ctx)
+}
+
+// attach acquires a warehouse connection and brings its settings in line
+// with the session's; the replay's answers are read with the next drain.
+func (c *conn) attach(ctx context.Context) error {
+	sc, err := c.backend.Pool.Acquire(ctx, c.login)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.sc = sc
+	c.mu.Unlock()
+	if len(sc.Prepared) > maxPrepared {
+		for name := range sc.Prepared {
+			var b pgwire.Builder
+			b.Begin('C')
+			b.Byte('S')
+			b.String(name)
+			b.Finish()
+			c.sendServer(b.B)
+			c.push(expect{kind: exInjectClose})
+		}
+		clear(sc.Prepared)
+		c.sendServer(flushMessage)
+	}
+	c.syncSettings()
+	return nil
+}
+
+var flushMessage = []byte{'H', 0, 0, 0, 4}
+
+// detach gives the warehouse connection back to the pool, or closes it when
+// it cannot be reused.
+func (c *conn) detach(destroy bool) {
+	c.mu.Lock()
+	sc := c.sc
+	c.sc = nil
+	c.mu.Unlock()
+	if sc == nil {
+		return
+	}
+	c.pending = c.pending[:0]
+	c.head = 0
+	c.open = false
+	if destroy || c.pinned != "" || sc.TxStatus != 'I' {
+		c.backend.Pool.Destroy(sc)
+		return
+	}
+	c.backend.Pool.Release(sc)
+}
+
+// maybeRelease detaches after a transaction ended, unless the session is
+// pinned or more answers are awaited.
+func (c *conn) maybeRelease() {
+	if c.sc != nil && !c.open && !c.inStartup && c.pinned == "" && c.sc.TxStatus == 'I' && c.head == len(c.pending) {
+		c.detach(false)
+	}
+}
+
+func (c *conn) sendServer(msg []byte) {
+	_, _ = c.sc.W.Write(msg) // a write error shows on the next flush
+}
+
+func (c *conn) flushServer() error {
+	if c.sc == nil {
+		return nil
+	}
+	return c.sc.W.Flush()
+}
+
+// writeClient writes bytes to the client, flushing when asked.
+func (c *conn) writeClient(b []byte, flush bool) error {
+	if _, err := c.w.Write(b); err != nil {
+		return errClientGone
+	}
+	if flush {
+		if err := c.w.Flush(); err != nil {
+			return errClientGone
+		}
+	}
+	return nil
+}
+
+// sendFatal tells the client why the session ends, when it is still there.
+func (c *conn) sendFatal(err error) {
+	if errors.Is(err, errClientGone) {
+		return
+	}
+	e := toError(err)
+	if e.Severity != "FATAL" {
+		e = &Error{Severity: "FATAL", Code: e.Code, Message: e.Message, Detail: e.Detail, Hint: e.Hint}
+	}
+	var b pgwire.Builder
+	appendError(&b, e)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.writeClient(b.B, true)
+}
+
+// close ends the session: a warehouse connection in the middle of
+// something is cancelled and closed, an idle one goes back to the pool.
+func (c *conn) close() {
+	if c.sc != nil {
+		busy := c.head < len(c.pending) || c.open
+		if busy {
+			c.cancelRunning()
+		}
+		c.detach(busy)
+	}
+	if c.registered {
+		c.srv.unregister(c)
+	}
+	_ = c.nc.Close()
+}
+
+// cancelRunning cancels the statement running on the attached connection.
+// mu is held until the warehouse has taken the request, so the connection
+// cannot pass to another session before the signal lands.
+func (c *conn) cancelRunning() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.sc.Cancel(ctx); err != nil {
+		c.srv.log.Warn("cancel request to the warehouse failed", "pid", c.pid, "err", err)
+	}
+}
+
+// abort closes the session's sockets from another goroutine; its own
+// goroutine then ends.
+func (c *conn) abort() {
+	_ = c.nc.Close()
+	c.mu.Lock()
+	if c.sc != nil {
+		c.sc.Close()
+	}
+	c.mu.Unlock()
+}
+
+// quoteIdent quotes a setting name when it needs it.
+func quoteIdent(s string) string {
+	plain := s != ""
+	for i, r := range s {
+		if !(r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9')) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+func setSQL(name, value string) string {
+	return "SET " + quoteIdent(strings.ToLower(name)) + " = " + quoteLiteral(value)
+}

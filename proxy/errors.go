@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/executor/postgres"
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+)
+
+// Errors returned by Server.
+var (
+	// ErrServerClosed is returned by Serve after Shutdown or Close.
+	ErrServerClosed = errors.New("proxy: server closed")
+)
+
+// SQLSTATE codes the proxy answers with itself.
+const (
+	CodeProtocolViolation    = "08P01"
+	CodeConnectionFailure    = "08006"
+	CodeInvalidPassword      = "28P01"
+	CodeInvalidAuthorization = "28000"
+	CodeUnknownDatabase      = "3D000"
+	CodeTooManyConnections   = "53300"
+	CodeProgramLimitExceeded = "54000"
+	CodeQueryCanceled        = "57014"
+	CodeAdminShutdown        = "57P01"
+	CodeFeatureNotSupported  = "0A000"
+	CodeInvalidSQLStatement  = "26000"
+	CodeDuplicateStatement   = "42P05"
+	CodeInternal             = "XX000"
+)
+
+// Error is an error the proxy answers a client with: an ErrorResponse with
+// a real SQLSTATE, as pgconn.PgError is for a warehouse's answer.
+type Error struct {
+	Severity string // ERROR or FATAL; default ERROR
+	Code     string
+	Message  string
+	Detail   string
+	Hint     string
+}
+
+func (e *Error) Error() string { return e.Severity + ": " + e.Message + " (SQLSTATE " + e.Code + ")" }
+
+func newError(code, msg string) *Error { return &Error{Severity: "ERROR", Code: code, Message: msg} }
+
+func fatal(code, msg string) *Error { return &Error{Severity: "FATAL", Code: code, Message: msg} }
+
+// toError turns any error into what a client is told.
+func toError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		sev := pe.Severity
+		if sev == "" {
+			sev = "ERROR"
+		}
+		return &Error{Severity: sev, Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}
+	}
+	switch {
+	case errors.Is(err, postgres.ErrPoolTimeout):
+		return newError(CodeTooManyConnections, "no warehouse connection became free in time")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return newError(CodeQueryCanceled, "canceling statement due to statement timeout")
+	case errors.Is(err, pgwire.ErrTooLarge):
+		return fatal(CodeProgramLimitExceeded, err.Error())
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isNetError(err), errors.Is(err, postgres.ErrPoolClosed):
+		return newError(CodeConnectionFailure, "warehouse connection lost: "+err.Error())
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return newError(CodeConnectionFailure, "could not connect to the warehouse: "+err.Error())
+	}
+	return newError(CodeInternal, err.Error())
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// appendError appends an ErrorResponse for e.
+func appendError(b *pgwire.Builder, e *Error) {
+	sev := e.Severity
+	if sev == "" {
+		sev = "ERROR"
+	}
+	b.Begin('E')
+	b.Byte('S')
+	b.String(sev)
+	b.Byte('V')
+	b.String(sev)
+	b.Byte('C')
+	b.String(e.Code)
+	b.Byte('M')
+	b.String(e.Message)
+	if e.Detail != "" {
+		b.Byte('D')
+		b.String(e.Detail)
+	}
+	if e.Hint != "" {
+		b.Byte('H')
+		b.String(e.Hint)
+	}
+	b.Byte(0)
+	b.Finish()
+}
+
+// errorBytes returns a whole ErrorResponse message for err.
+func errorBytes(err error) []byte {
+	var b pgwire.Builder
+	appendError(&b, toError(err))
+	return b.B
+}
+
+// noticeBytes returns a NoticeResponse with SQLSTATE code.
+func noticeBytes(code, msg string) []byte {
+	var b pgwire.Builder
+	b.Begin('N')
+	b.Byte('S')
+	b.String("NOTICE")
+	b.Byte('V')
+	b.String("NOTICE")
+	b.Byte('C')
+	b.String(code)
+	b.Byte('M')
+	b.String(msg)
+	b.Byte(0)
+	b.Finish()
+	return b.B
+}
+
+// parseErrorFields reads the SQLSTATE and message of an ErrorResponse body.
+func parseErrorFields(body []byte) (code, msg string) {
+	for len(body) > 1 {
+		t := body[0]
+		i := 1
+		for i < len(body) && body[i] != 0 {
+			i++
+		}
+		v := string(body[1:i])
+		switch t {
+		case 'C':
+			code = v
+		case 'M':
+			msg = v
+		}
+		if i >= len(body) {
+			break
+		}
+		body = body[i+1:]
+	}
+	return code, msg
+}

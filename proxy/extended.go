@@ -1,0 +1,303 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+)
+
+// The extended query protocol. The proxy owns its clients' prepared
+// statements: each is prepared on a warehouse connection under a name
+// derived from its text and parameter types ("sqlcached_" and 32 hex
+// digits), the first time a connection needs it. A client's unnamed
+// statement stays unnamed on the warehouse and is parsed again when the
+// connection's unnamed slot holds another. Portals live inside one
+// transaction, on one connection, and keep the client's names.
+
+// statementID names a statement on warehouse connections. SHA-256 keeps
+// sessions that share connections (a DSN with a fixed user) from
+// colliding on purpose.
+func statementID(query []byte, oids []byte) string {
+	h := sha256.New()
+	h.Write(query)
+	h.Write([]byte{0})
+	h.Write(oids)
+	sum := h.Sum(nil)
+	return "sqlcached_" + hex.EncodeToString(sum[:16])
+}
+
+// extendedAttach attaches for an extended-protocol message; on failure the
+// client gets the error and the rest of the batch is skipped.
+func (c *conn) extendedAttach() (bool, error) {
+	if err := c.ensureAttached(); err != nil {
+		e := toError(err)
+		if e.Severity == "FATAL" {
+			return false, e
+		}
+		c.skipping = true
+		return false, c.writeClient(errorBytes(e), true)
+	}
+	return true, nil
+}
+
+// proxyError raises an error in the middle of a batch the way the
+// warehouse would: the client sees err, and the warehouse is made to fail
+// too (a Bind of a statement that cannot exist), so that it rolls back and
+// skips to Sync exactly as for its own errors.
+func (c *conn) proxyError(e *Error) {
+	var b pgwire.Builder
+	b.Begin('B')
+	b.String("")
+	b.String("sqlcached-error")
+	b.Int16(0)
+	b.Int16(0)
+	b.Int16(0)
+	b.Finish()
+	c.sendServer(b.B)
+	c.push(expect{kind: exFail, msg: errorBytes(e)})
+	c.skipping = true
+}
+
+func (c *conn) parse(msg []byte) error {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	name := string(s.CString())
+	rest := s.Rest()
+	query := s.CString()
+	n := s.Int16()
+	oids := s.Next(4 * int(n))
+	if s.Err != nil || n < 0 {
+		return fatal(CodeProtocolViolation, "invalid Parse message")
+	}
+	if ok, err := c.extendedAttach(); !ok {
+		return err
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*stmt{}
+	}
+	prev := c.stmts[name]
+	if name != "" && prev != nil {
+		c.proxyError(newError(CodeDuplicateStatement, fmt.Sprintf("prepared statement %q already exists", name)))
+		return nil
+	}
+	st := &stmt{query: string(query), oids: append([]byte(nil), oids...), id: statementID(query, oids)}
+	st.analysis = c.analyze(st.query)
+	c.stmts[name] = st
+	undo := expect{kind: exParse, name: name, prev: prev, id: st.id, unnamed: name == ""}
+	if name == "" {
+		c.sendServer(msg)
+		c.sc.Unnamed = st.id
+		c.push(undo)
+		return nil
+	}
+	if c.sc.Prepared[st.id] {
+		c.push(expect{kind: exSynthetic, msg: parseComplete})
+		return nil
+	}
+	c.sc.Prepared[st.id] = true
+	var b pgwire.Builder
+	b.Begin('P')
+	b.String(st.id)
+	b.Bytes(rest)
+	b.Finish()
+	c.sendServer(b.B)
+	c.push(undo)
+	return nil
+}
+
+var (
+	parseComplete = []byte{'1', 0, 0, 0, 4}
+	closeComplete = []byte{'3', 0, 0, 0, 4}
+)
+
+// prepared makes sure st is prepared on the attached connection and
+// returns the name to use there.
+func (c *conn) prepared(st *stmt, unnamed bool) string {
+	if unnamed {
+		if c.sc.Unnamed != st.id {
+			c.injectParse("", st)
+			c.sc.Unnamed = st.id
+		}
+		return ""
+	}
+	if !c.sc.Prepared[st.id] {
+		c.injectParse(st.id, st)
+		c.sc.Prepared[st.id] = true
+	}
+	return st.id
+}
+
+func (c *conn) injectParse(name string, st *stmt) {
+	var b pgwire.Builder
+	b.Begin('P')
+	b.String(name)
+	b.String(st.query)
+	b.Int16(int16(len(st.oids) / 4))
+	b.Bytes(st.oids)
+	b.Finish()
+	c.sendServer(b.B)
+	c.push(expect{kind: exInjectParse, name: "\x00", id: st.id, unnamed: name == ""})
+}
+
+// unknownStatement is PostgreSQL's error for a statement name it does not
+// know.
+func unknownStatement(name string) *Error {
+	if name == "" {
+		return newError(CodeInvalidSQLStatement, "unnamed prepared statement does not exist")
+	}
+	return newError(CodeInvalidSQLStatement, fmt.Sprintf("prepared statement %q does not exist", name))
+}
+
+func (c *conn) bind(msg []byte) error {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	portal := s.CString()
+	name := s.CString()
+	rest := s.Rest()
+	if s.Err != nil {
+		return fatal(CodeProtocolViolation, "invalid Bind message")
+	}
+	if ok, err := c.extendedAttach(); !ok {
+		return err
+	}
+	st := c.stmts[string(name)]
+	if st == nil {
+		c.proxyError(unknownStatement(string(name)))
+		return nil
+	}
+	server := c.prepared(st, len(name) == 0)
+	var b pgwire.Builder
+	b.Begin('B')
+	b.Bytes(portal)
+	b.Byte(0)
+	b.String(server)
+	b.Bytes(rest)
+	b.Finish()
+	c.sendServer(b.B)
+	c.push(expect{kind: exBind})
+	if c.portals == nil {
+		c.portals = map[string]*stmt{}
+	}
+	c.portals[string(portal)] = st
+	return nil
+}
+
+func (c *conn) describe(msg []byte) error {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	what := s.Byte()
+	name := s.CString()
+	if s.Err != nil || (what != 'S' && what != 'P') {
+		return fatal(CodeProtocolViolation, "invalid Describe message")
+	}
+	if ok, err := c.extendedAttach(); !ok {
+		return err
+	}
+	if what == 'P' {
+		c.sendServer(msg)
+		c.push(expect{kind: exDescribePortal})
+		return nil
+	}
+	st := c.stmts[string(name)]
+	if st == nil {
+		c.proxyError(unknownStatement(string(name)))
+		return nil
+	}
+	server := c.prepared(st, len(name) == 0)
+	var b pgwire.Builder
+	b.Begin('D')
+	b.Byte('S')
+	b.String(server)
+	b.Finish()
+	c.sendServer(b.B)
+	c.push(expect{kind: exDescribeStmt})
+	return nil
+}
+
+func (c *conn) execute(msg []byte) error {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	portal := s.CString()
+	if s.Err != nil {
+		return fatal(CodeProtocolViolation, "invalid Execute message")
+	}
+	if ok, err := c.extendedAttach(); !ok {
+		return err
+	}
+	it := expect{kind: exExecute}
+	if st := c.portals[string(portal)]; st != nil {
+		it.a = st.analysis
+		c.pinFor(st.analysis)
+	}
+	c.sendServer(msg)
+	c.push(it)
+	return c.boundPending()
+}
+
+// boundPending keeps the answers awaited within maxPending: past it, the
+// warehouse is asked to flush and what it has is relayed.
+func (c *conn) boundPending() error {
+	if len(c.pending)-c.head < maxPending {
+		return nil
+	}
+	c.sendServer(flushMessage)
+	if err := c.flushServer(); err != nil {
+		return c.serverLost(err)
+	}
+	return c.drain()
+}
+
+func (c *conn) closeMsg(msg []byte) error {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	what := s.Byte()
+	name := s.CString()
+	if s.Err != nil || (what != 'S' && what != 'P') {
+		return fatal(CodeProtocolViolation, "invalid Close message")
+	}
+	if what == 'S' {
+		// The statement stays prepared on warehouse connections, where
+		// other sessions may use it; only the client's name goes.
+		delete(c.stmts, string(name))
+		c.push(expect{kind: exSynthetic, msg: closeComplete})
+		return nil
+	}
+	if c.sc == nil {
+		// No transaction, so no portal: closing one that does not exist
+		// is not an error.
+		delete(c.portals, string(name))
+		c.push(expect{kind: exSynthetic, msg: closeComplete})
+		return nil
+	}
+	delete(c.portals, string(name))
+	c.sendServer(msg)
+	c.push(expect{kind: exClose})
+	return nil
+}
+
+func (c *conn) sync(msg []byte) error {
+	c.skipping = false
+	if c.sc == nil {
+		// Nothing ran on the warehouse since the last Sync.
+		var b pgwire.Builder
+		b.Begin('Z')
+		b.Byte(c.txStatus)
+		b.Finish()
+		c.push(expect{kind: exSynthetic, msg: b.B})
+		return c.w.Flush()
+	}
+	c.sendServer(msg)
+	c.push(expect{kind: exSync})
+	if err := c.flushServer(); err != nil {
+		return c.serverLost(err)
+	}
+	return c.drain()
+}
+
+func (c *conn) flushMsg(msg []byte) error {
+	if c.sc == nil {
+		return c.w.Flush()
+	}
+	c.sendServer(msg)
+	if err := c.flushServer(); err != nil {
+		return c.serverLost(err)
+	}
+	return c.drain()
+}

@@ -1,0 +1,116 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sqlcached/sqlcached/executor/postgres"
+	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/proxy"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// env is a proxy in front of a private database of the test PostgreSQL.
+type env struct {
+	PG       *testenv.PG
+	Database string
+	Server   *proxy.Server
+	Pool     *postgres.Pool
+	Addr     string // the proxy's address
+	Port     int
+}
+
+type envOptions struct {
+	pg       *testenv.PG
+	maxConns int
+	maxWait  time.Duration
+	mutate   func(*proxy.Config)
+}
+
+// newEnv starts a proxy for one test: trust authentication for the
+// superuser, relaying to a fresh database.
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	pg := o.pg
+	if pg == nil {
+		pg = testenv.SharedPostgreSQL(t)
+	}
+	db := pg.NewDatabase(t)
+	if o.maxConns == 0 {
+		o.maxConns = 10
+	}
+	if o.maxWait == 0 {
+		o.maxWait = 30 * time.Second
+	}
+	pool, err := postgres.NewPool(postgres.Config{
+		DSN:      fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db),
+		MaxConns: o.maxConns,
+		MaxWait:  o.maxWait,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := proxy.Config{
+		AuthMethod:     proxy.AuthTrust,
+		Users:          map[string]string{testenv.SuperUser: testenv.SuperPassword},
+		AcquireTimeout: o.maxWait,
+		Route: func(database string) *proxy.Backend {
+			if database != db {
+				return nil
+			}
+			return &proxy.Backend{Name: "pg", Pool: pool}
+		},
+	}
+	if o.mutate != nil {
+		o.mutate(&cfg)
+	}
+	srv, err := proxy.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		if err := <-done; err != proxy.ErrServerClosed {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+		pool.Close()
+	})
+	return &env{PG: pg, Database: db, Server: srv, Pool: pool, Addr: l.Addr().String(), Port: l.Addr().(*net.TCPAddr).Port}
+}
+
+// DSN is a client DSN for the proxy.
+func (e *env) DSN() string {
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", testenv.SuperUser, testenv.SuperPassword, e.Addr, e.Database)
+}
+
+// DirectDSN is the same database without the proxy.
+func (e *env) DirectDSN() string { return e.PG.DSN(e.Database) }
+
+func (e *env) connect(t testing.TB) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, e.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,428 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+
+	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+)
+
+// expKind is what answer the proxy awaits from the warehouse for a message
+// it sent, or a message of its own to put in the client's stream at that
+// point.
+type expKind uint8
+
+const (
+	exParse          expKind = iota // ParseComplete
+	exInjectParse                   // ParseComplete, swallowed: a Parse the proxy added
+	exBind                          // BindComplete
+	exDescribeStmt                  // ParameterDescription, then RowDescription or NoData
+	exDescribePortal                // RowDescription or NoData
+	exExecute                       // rows, then CommandComplete, EmptyQueryResponse or PortalSuspended
+	exClose                         // CloseComplete
+	exInjectClose                   // CloseComplete, swallowed
+	exSync                          // ReadyForQuery
+	exQuery                         // everything up to ReadyForQuery
+	exReplay                        // a settings replay: swallowed up to ReadyForQuery
+	exFail                          // an error the proxy raises: the warehouse's is swallowed, msg sent instead
+	exSynthetic                     // no answer awaited: msg goes to the client
+)
+
+// expect is one pending answer.
+type expect struct {
+	kind expKind
+	msg  []byte                // exSynthetic, exFail
+	a    *fingerprint.Analysis // exQuery, exExecute: for settings tracking
+	n    int                   // exQuery: statements completed
+
+	// exParse, exInjectParse: what to undo if the Parse is not done.
+	name    string // client statement name; "\x00" when none
+	prev    *stmt
+	id      string // statement prepared on the connection
+	unnamed bool
+}
+
+func (c *conn) push(e expect) {
+	if e.kind == exSynthetic && c.head == len(c.pending) {
+		// Nothing awaited before it: it can go out now.
+		_ = c.writeClient(e.msg, false)
+		return
+	}
+	if c.head == len(c.pending) {
+		c.pending = c.pending[:0]
+		c.head = 0
+	}
+	if e.kind != exSynthetic {
+		c.open = true
+	}
+	c.pending = append(c.pending, e)
+}
+
+func (c *conn) pop() {
+	c.pending[c.head] = expect{}
+	c.head++
+}
+
+// drain reads the warehouse's answers to everything sent and relays them
+// to the client in order, then flushes the client.
+func (c *conn) drain() error {
+	for c.head < len(c.pending) {
+		it := &c.pending[c.head]
+		if it.kind == exSynthetic {
+			if err := c.writeClient(it.msg, false); err != nil {
+				return err
+			}
+			c.pop()
+			continue
+		}
+		typ, msg, err := c.sc.R.Next()
+		if err != nil {
+			return c.serverLost(err)
+		}
+		if err := c.onServer(it, typ, msg); err != nil {
+			return err
+		}
+	}
+	c.pending = c.pending[:0]
+	c.head = 0
+	c.maybeRelease()
+	if err := c.w.Flush(); err != nil {
+		return errClientGone
+	}
+	return nil
+}
+
+// completes reports whether a message of type typ is the last answer to
+// an entry of kind k.
+func completes(k expKind, typ byte) bool {
+	switch k {
+	case exParse, exInjectParse:
+		return typ == '1'
+	case exBind:
+		return typ == '2'
+	case exDescribeStmt, exDescribePortal:
+		return typ == 'T' || typ == 'n'
+	case exExecute:
+		return typ == 'C' || typ == 'I' || typ == 's'
+	case exClose, exInjectClose:
+		return typ == '3'
+	}
+	return false
+}
+
+// onServer handles one message from the warehouse while it answers it.
+func (c *conn) onServer(it *expect, typ byte, msg []byte) error {
+	switch typ {
+	case 'E':
+		return c.onError(it, msg)
+	case 'Z':
+		return c.onReady(it, msg)
+	case 'S':
+		c.onParameterStatus(msg)
+		if it.kind == exReplay {
+			return nil
+		}
+		return c.writeClient(msg, false)
+	case 'C':
+		c.onCommandComplete(it, msg)
+	case 'G':
+		if err := c.writeClient(msg, true); err != nil {
+			return err
+		}
+		return c.copyIn()
+	}
+	swallow := it.kind == exReplay || (it.kind == exInjectParse && typ == '1') || (it.kind == exInjectClose && typ == '3')
+	if !swallow {
+		if err := c.writeClient(msg, false); err != nil {
+			return err
+		}
+	}
+	if completes(it.kind, typ) {
+		c.pop()
+	}
+	return nil
+}
+
+// onError relays a warehouse error and, as the warehouse does, drops what
+// was awaited up to the next Sync.
+func (c *conn) onError(it *expect, msg []byte) error {
+	if !c.inBlock {
+		c.pendingSets = nil // the implicit transaction is rolled back
+	}
+	switch it.kind {
+	case exQuery:
+		return c.writeClient(msg, false) // ReadyForQuery ends it
+	case exReplay:
+		code, text := parseErrorFields(pgwire.Body(msg))
+		c.sc.Broken = true
+		clear(c.sc.Settings)
+		if c.inStartup {
+			c.startupErr = fatal(code, text)
+		} else {
+			c.srv.log.Warn("applying session settings on a warehouse connection failed", "pid", c.pid, "code", code, "err", text)
+		}
+		return nil
+	case exFail:
+		if err := c.writeClient(it.msg, false); err != nil {
+			return err
+		}
+	default:
+		if err := c.writeClient(msg, false); err != nil {
+			return err
+		}
+	}
+	for c.head < len(c.pending) && c.pending[c.head].kind != exSync {
+		c.undo(&c.pending[c.head])
+		c.pop()
+	}
+	return nil
+}
+
+// undo reverts what the proxy recorded for a message the warehouse did not
+// carry out.
+func (c *conn) undo(it *expect) {
+	if it.kind != exParse && it.kind != exInjectParse {
+		return
+	}
+	if c.sc != nil {
+		if it.unnamed {
+			c.sc.Unnamed = ""
+		} else {
+			delete(c.sc.Prepared, it.id)
+		}
+	}
+	if it.kind == exParse && it.name != "\x00" {
+		if it.prev != nil {
+			c.stmts[it.name] = it.prev
+		} else {
+			delete(c.stmts, it.name)
+		}
+	}
+}
+
+func (c *conn) onReady(it *expect, msg []byte) error {
+	body := pgwire.Body(msg)
+	if len(body) < 1 {
+		return c.serverLost(errors.New("malformed ReadyForQuery from the warehouse"))
+	}
+	status := body[0]
+	c.sc.TxStatus = status
+	kind := it.kind
+	c.pop() // it is cleared
+	if c.head == len(c.pending) {
+		c.open = false
+	}
+	if kind == exReplay {
+		return nil
+	}
+	c.txStatus = status
+	if status == 'I' {
+		c.inBlock = false
+		c.applySets()
+		clear(c.portals)
+	} else {
+		c.inBlock = true
+	}
+	return c.writeClient(msg, false)
+}
+
+func (c *conn) onParameterStatus(msg []byte) {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	name, value := s.CString(), s.CString()
+	if s.Err == nil {
+		c.sc.Params[string(name)] = string(value)
+	}
+}
+
+// onCommandComplete follows transactions and session settings through the
+// command tags of what the client ran.
+func (c *conn) onCommandComplete(it *expect, msg []byte) {
+	body := pgwire.Body(msg)
+	tag := string(bytes.TrimRight(body, "\x00"))
+	var st *fingerprint.Statement
+	if it.a != nil {
+		i := 0
+		if it.kind == exQuery {
+			i = it.n
+			it.n++
+		}
+		if i < len(it.a.Statements) {
+			st = &it.a.Statements[i]
+		}
+	}
+	switch {
+	case tag == "BEGIN" || tag == "START TRANSACTION":
+		c.inBlock = true
+	case tag == "COMMIT":
+		c.inBlock = false
+		c.applySets()
+	case tag == "ROLLBACK":
+		c.inBlock = false
+		c.pendingSets = nil
+	case tag == "DEALLOCATE ALL":
+		clear(c.sc.Prepared)
+		c.sc.Unnamed = ""
+		clear(c.stmts)
+	case tag == "SET" || tag == "RESET" || tag == "DISCARD ALL":
+		if st != nil && st.Set != nil && !st.Set.Local {
+			c.pendingSets = append(c.pendingSets, setChange{cmd: st.Set, text: st.Text})
+		} else if st == nil || st.Set == nil {
+			// A setting the proxy could not read: keep the connection.
+			c.pinned = "unrecognised " + strings.ToLower(tag)
+		}
+	}
+}
+
+// applySets makes the SETs of a committed transaction the session's.
+func (c *conn) applySets() {
+	if len(c.pendingSets) == 0 {
+		return
+	}
+	if c.sqlSettings == nil {
+		c.sqlSettings = map[string]string{}
+	}
+	for _, ch := range c.pendingSets {
+		switch {
+		case ch.cmd.Name == "":
+			// RESET ALL or DISCARD ALL: the connection is back at its own
+			// defaults; DISCARD ALL also dropped every prepared statement.
+			clear(c.sqlSettings)
+			clear(c.sc.Settings)
+			if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ch.text)), "DISCARD") {
+				clear(c.sc.Prepared)
+				c.sc.Unnamed = ""
+				clear(c.stmts)
+				c.pinned = ""
+			}
+		case ch.cmd.Reset:
+			delete(c.sqlSettings, ch.cmd.Name)
+			delete(c.sc.Settings, ch.cmd.Name)
+		default:
+			c.sqlSettings[ch.cmd.Name] = ch.text
+			c.sc.Settings[ch.cmd.Name] = ch.text
+		}
+	}
+	c.pendingSets = nil
+	c.rebuildSettings()
+	c.sc.SettingsOwner = nil // compare again on the next attach
+}
+
+func (c *conn) rebuildSettings() {
+	m := make(map[string]string, len(c.startupSettings)+len(c.sqlSettings))
+	for k, v := range c.startupSettings {
+		m[k] = v
+	}
+	for k, v := range c.sqlSettings {
+		m[k] = v
+	}
+	c.settings = m
+	c.settingsVersion++
+}
+
+// syncSettings sends what makes the attached connection's settings the
+// session's: a SET for each that differs, a RESET for each the session
+// does not have.
+func (c *conn) syncSettings() {
+	sc := c.sc
+	if sc.SettingsOwner == c && sc.SettingsVersion == c.settingsVersion {
+		return
+	}
+	var q strings.Builder
+	for name, sql := range c.settings {
+		if sc.Settings[name] != sql {
+			q.WriteString(sql)
+			q.WriteString("; ")
+		}
+	}
+	for name := range sc.Settings {
+		if _, ok := c.settings[name]; !ok {
+			q.WriteString("RESET " + quoteIdent(name) + "; ")
+		}
+	}
+	if q.Len() > 0 {
+		var b pgwire.Builder
+		b.Begin('Q')
+		b.String(q.String())
+		b.Finish()
+		c.sendServer(b.B)
+		c.push(expect{kind: exReplay})
+		sc.Unnamed = ""
+	}
+	clear(sc.Settings)
+	for k, v := range c.settings {
+		sc.Settings[k] = v
+	}
+	sc.SettingsOwner = c
+	sc.SettingsVersion = c.settingsVersion
+}
+
+// copyIn relays a client's COPY data to the warehouse until CopyDone or
+// CopyFail.
+func (c *conn) copyIn() error {
+	for {
+		typ, msg, err := c.r.Next()
+		if err != nil {
+			return errClientGone
+		}
+		switch typ {
+		case 'd':
+			c.sendServer(msg)
+		case 'c', 'f':
+			c.sendServer(msg)
+			if err := c.flushServer(); err != nil {
+				return c.serverLost(err)
+			}
+			return nil
+		case 'H', 'S':
+			// Ignored during COPY, as PostgreSQL does.
+		case 'X':
+			return errClientGone
+		default:
+			var b pgwire.Builder
+			b.Begin('f')
+			b.String("unexpected message type during COPY from stdin")
+			b.Finish()
+			c.sendServer(b.B)
+			if err := c.flushServer(); err != nil {
+				return c.serverLost(err)
+			}
+			return nil
+		}
+	}
+}
+
+// serverLost handles a warehouse connection that broke: the client gets
+// SQLSTATE 08006 where it awaits an answer, and the session goes on with
+// a new connection next time, unless it was inside a transaction, which is
+// lost with the connection.
+func (c *conn) serverLost(cause error) error {
+	c.srv.log.Warn("warehouse connection lost", "pid", c.pid, "err", cause)
+	wasIn := c.txStatus != 'I' || c.pinned != ""
+	syncs := 0
+	for i := c.head; i < len(c.pending); i++ {
+		if k := c.pending[i].kind; k == exSync || k == exQuery {
+			syncs++
+		}
+	}
+	c.detach(true)
+	c.pendingSets = nil
+	c.inBlock = false
+	clear(c.portals)
+	e := newError(CodeConnectionFailure, "server closed the connection unexpectedly: the warehouse connection was lost")
+	if wasIn {
+		return fatal(e.Code, e.Message)
+	}
+	var b pgwire.Builder
+	appendError(&b, e)
+	for i := 0; i < syncs; i++ {
+		b.Begin('Z')
+		b.Byte('I')
+		b.Finish()
+	}
+	if syncs == 0 {
+		c.skipping = true
+	}
+	return c.writeClient(b.B, true)
+}

@@ -1,0 +1,68 @@
+package proxy
+
+// Relaying a statement needs its analysis only when it can change session
+// state the proxy follows (SET, RESET, DISCARD) or pin the session to its
+// connection (LISTEN, PREPARE, DECLARE ... WITH HOLD, temporary tables,
+// advisory locks). mayChangeSession is a lexical screen that lets every
+// other statement skip the parser: it looks for the words those statements
+// cannot do without, and errs towards yes.
+
+// mayChangeSession reports whether sql contains one of the words that
+// statements changing session state need.
+func mayChangeSession(sql string) bool {
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		if !isWordByte(c) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(sql) && isWordByte(sql[j]) {
+			j++
+		}
+		if sessionWord(sql[i:j]) {
+			return true
+		}
+		i = j
+	}
+	return false
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
+}
+
+var sessionWords = []string{"set", "reset", "discard", "listen", "prepare", "declare", "temp", "temporary", "deallocate", "load", "hold"}
+
+func sessionWord(w string) bool {
+	if len(w) > 11 && (hasPrefixFold(w, "pg_advisory") || hasPrefixFold(w, "pg_try_advisory")) {
+		return true
+	}
+	if len(w) > 10 {
+		return false
+	}
+	for _, s := range sessionWords {
+		if len(w) == len(s) && hasPrefixFold(w, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPrefixFold reports whether w starts with the lower-case ASCII prefix p,
+// ignoring ASCII case.
+func hasPrefixFold(w, p string) bool {
+	if len(w) < len(p) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := w[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != p[i] {
+			return false
+		}
+	}
+	return true
+}
