@@ -228,7 +228,7 @@ func (f *fallbackScan) seeded() bool {
 func (f *fallbackScan) call(i int) {
 	name := f.word(i)
 	schema := ""
-	if f.op(i-1) == "." && f.toks[i-2].kind == tIdent {
+	if f.op(i-1) == "." && i >= 2 && f.toks[i-2].kind == tIdent {
 		schema = f.word(i - 2)
 	}
 	full := qualify(schema, name)
@@ -292,8 +292,7 @@ func (f *fallbackScan) qualifiedName(i int) (string, int, int) {
 		case t.kind == tIdent && !(len(parts) == 0 && fromStop[f.word(i)]):
 			parts = append(parts, f.word(i))
 		case t.kind == tQIdent:
-			q := f.sql[t.start+1 : t.end-1]
-			parts = append(parts, strings.ReplaceAll(q, `""`, `"`))
+			parts = append(parts, unquoteIdent(f.sql[t.start:t.end]))
 		default:
 			return qualify(parts...), len(parts), i
 		}
@@ -304,6 +303,15 @@ func (f *fallbackScan) qualifiedName(i int) (string, int, int) {
 		i++
 	}
 	return qualify(parts...), len(parts), i
+}
+
+// unquoteIdent returns the name inside "...", which may be unterminated.
+func unquoteIdent(q string) string {
+	q = strings.TrimPrefix(q, `"`)
+	if strings.HasSuffix(q, `"`) && !strings.HasSuffix(q, `""`) || strings.HasSuffix(q, `"""`) {
+		q = q[:len(q)-1]
+	}
+	return strings.ReplaceAll(q, `""`, `"`)
 }
 
 // shapeText renders tokens with every literal replaced by ?, and lists of

@@ -87,7 +87,7 @@ func changeLiteral(r *rand.Rand, sql string) (string, tokKind, bool) {
 		repl = text + "7"
 	case tQIdent:
 		inner := text[1 : len(text)-1]
-		if flipped := randomCase(r, inner); flipped != inner && strings.ToLower(flipped) == strings.ToLower(inner) {
+		if flipped := randomCase(r, inner); flipped != inner && strings.EqualFold(flipped, inner) {
 			repl = `"` + flipped + `"`
 		} else {
 			repl = `"` + inner + `X"`
