@@ -20,6 +20,9 @@ import (
 // protocol beyond an answer.
 var errClientGone = errors.New("proxy: client gone")
 
+// errCancelRequest ends a connection that carried a CancelRequest.
+var errCancelRequest = errors.New("proxy: cancel request handled")
+
 // conn is one client session. Its goroutine owns every field but sc, which
 // cancelRunning and abort read under mu.
 type conn struct {
@@ -87,7 +90,9 @@ const maxPrepared = 512
 func (c *conn) serve() {
 	defer c.close()
 	if err := c.startup(); err != nil {
-		c.sendFatal(err)
+		if err != errCancelRequest {
+			c.sendFatal(err)
+		}
 		return
 	}
 	c.txStatus = 'I'

@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/sqlcached/sqlcached/executor/postgres"
 )
 
-// HTTPHandler serves /healthz (the process is up) and /readyz (every
-// warehouse accepts connections).
+// HTTPHandler serves /healthz (the process is up), /readyz (every
+// warehouse accepts connections) and Go's profiles under /debug/pprof/.
 func HTTPHandler(s *Server, pools []*postgres.Pool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -35,5 +36,8 @@ func HTTPHandler(s *Server, pools []*postgres.Pool) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }

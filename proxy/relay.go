@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
@@ -68,6 +69,7 @@ func (c *conn) pop() {
 // drain reads the warehouse's answers to everything sent and relays them
 // to the client in order, then flushes the client.
 func (c *conn) drain() error {
+	watching := false
 	for c.head < len(c.pending) {
 		it := &c.pending[c.head]
 		if it.kind == exSynthetic {
@@ -77,8 +79,21 @@ func (c *conn) drain() error {
 			c.pop()
 			continue
 		}
+		if !watching {
+			_ = c.sc.SetReadDeadline(time.Now().Add(watchInterval))
+			watching = true
+		}
 		typ, msg, err := c.sc.R.Next()
 		if err != nil {
+			if isTimeout(err) {
+				// The warehouse is still working: make sure someone
+				// still waits for the answer.
+				if c.clientGone() {
+					return errClientGone
+				}
+				watching = false
+				continue
+			}
 			return c.serverLost(err)
 		}
 		if err := c.onServer(it, typ, msg); err != nil {
@@ -92,6 +107,20 @@ func (c *conn) drain() error {
 		return errClientGone
 	}
 	return nil
+}
+
+// watchInterval is how long the warehouse may be silent before the proxy
+// checks that the client has not gone: a client that disconnects during a
+// long query has it cancelled within about this long.
+const watchInterval = time.Second
+
+// clientGone reports whether the client closed its connection, without
+// consuming what it may have sent.
+func (c *conn) clientGone() bool {
+	_ = c.nc.SetReadDeadline(time.Now())
+	err := c.r.Probe()
+	_ = c.nc.SetReadDeadline(time.Time{})
+	return err != nil && !isTimeout(err)
 }
 
 // completes reports whether a message of type typ is the last answer to

@@ -25,8 +25,11 @@ const authTimeout = 60 * time.Second
 func (c *conn) startup() error {
 	_ = c.nc.SetDeadline(time.Now().Add(authTimeout))
 	params, err := c.readStartup()
-	if err != nil || params == nil {
+	if err != nil {
 		return err
+	}
+	if params == nil {
+		return errCancelRequest
 	}
 	user := params["user"]
 	if user == "" {

@@ -499,6 +499,9 @@ func (c *Conn) Cancel(ctx context.Context) error {
 // SetDeadline sets the read and write deadline of the connection.
 func (c *Conn) SetDeadline(t time.Time) error { return c.netConn.SetDeadline(t) }
 
+// SetReadDeadline sets the read deadline of the connection.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.netConn.SetReadDeadline(t) }
+
 func (c *Conn) close() {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()

@@ -34,9 +34,10 @@ const (
 
 // Reader reads whole messages from a buffered stream.
 type Reader struct {
-	r   *bufio.Reader
-	max int
-	buf []byte
+	r    *bufio.Reader
+	max  int
+	buf  []byte
+	have int // bytes of a large message read into buf so far
 }
 
 // NewReader returns a Reader over r with a read buffer of size bytes that
@@ -55,6 +56,9 @@ func (r *Reader) SetMax(max int) { r.max = max }
 // Next reads one typed message. msg holds the whole message (type byte,
 // length and body); it is only valid until the next call to Next.
 func (r *Reader) Next() (typ byte, msg []byte, err error) {
+	if r.have > 0 {
+		return r.readLarge(len(r.buf))
+	}
 	hdr, err := r.r.Peek(5)
 	if err != nil {
 		if err == io.EOF && len(hdr) > 0 {
@@ -82,14 +86,36 @@ func (r *Reader) Next() (typ byte, msg []byte, err error) {
 		_, _ = r.r.Discard(total)
 		return typ, b, nil
 	}
-	if cap(r.buf) < total {
-		r.buf = make([]byte, total)
+	return r.readLarge(total)
+}
+
+// readLarge reads a message longer than the read buffer into r.buf. A
+// read error (a deadline) leaves what was read in place, so the next call
+// to Next resumes the same message.
+func (r *Reader) readLarge(total int) (byte, []byte, error) {
+	if r.have == 0 {
+		if cap(r.buf) < total {
+			r.buf = make([]byte, total)
+		}
+		r.buf = r.buf[:total]
 	}
-	r.buf = r.buf[:total]
-	if _, err := io.ReadFull(r.r, r.buf); err != nil {
-		return 0, nil, unexpected(err)
+	for r.have < total {
+		n, err := r.r.Read(r.buf[r.have:])
+		r.have += n
+		if err != nil && r.have < total {
+			return 0, nil, unexpected(err)
+		}
 	}
-	return typ, r.buf, nil
+	r.have = 0
+	return r.buf[0], r.buf, nil
+}
+
+// Probe reports the first error a read would meet now, without
+// consuming anything: with a deadline in the past it tells a closed peer
+// (io.EOF) from one that is only quiet (a timeout).
+func (r *Reader) Probe() error {
+	_, err := r.r.Peek(1)
+	return err
 }
 
 // NextStartup reads one untyped startup-phase message (StartupMessage,
