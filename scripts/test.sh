@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # tests drive (psql, pgbench, psycopg2 with SQLAlchemy, JDBC).
 packages=(
 	postgresql postgresql-contrib redis-server pgbouncer pgpool2
-	python3-psycopg2 python3-sqlalchemy libpostgresql-jdbc-java default-jre-headless
+	python3-psycopg2 python3-sqlalchemy libpostgresql-jdbc-java default-jdk-headless
 )
 
 install_missing() {
