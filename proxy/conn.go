@@ -380,25 +380,10 @@ func (c *conn) abort() {
 	c.mu.Unlock()
 }
 
-// quoteIdent quotes a setting name when it needs it.
-func quoteIdent(s string) string {
-	plain := s != ""
-	for i, r := range s {
-		if !(r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9')) {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return s
-	}
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-}
-
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 func setSQL(name, value string) string {
-	return "SET " + quoteIdent(strings.ToLower(name)) + " = " + quoteLiteral(value)
+	return "SET " + postgres.QuoteName(strings.ToLower(name)) + " = " + quoteLiteral(value)
 }

@@ -358,30 +358,14 @@ func (c *conn) syncSettings() {
 	if sc.SettingsOwner == c && sc.SettingsVersion == c.settingsVersion {
 		return
 	}
-	var q strings.Builder
-	for name, sql := range c.settings {
-		if sc.Settings[name] != sql {
-			q.WriteString(sql)
-			q.WriteString("; ")
-		}
-	}
-	for name := range sc.Settings {
-		if _, ok := c.settings[name]; !ok {
-			q.WriteString("RESET " + quoteIdent(name) + "; ")
-		}
-	}
-	if q.Len() > 0 {
+	if sql := sc.SettingsSQL(c.settings); sql != "" {
 		var b pgwire.Builder
 		b.Begin('Q')
-		b.String(q.String())
+		b.String(sql)
 		b.Finish()
 		c.sendServer(b.B)
 		c.push(expect{kind: exReplay})
 		sc.Unnamed = ""
-	}
-	clear(sc.Settings)
-	for k, v := range c.settings {
-		sc.Settings[k] = v
 	}
 	sc.SettingsOwner = c
 	sc.SettingsVersion = c.settingsVersion

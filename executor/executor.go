@@ -1,0 +1,63 @@
+// Package executor runs the statements the cache could not answer on a
+// warehouse and hands back the answer in the PostgreSQL wire form the
+// proxy stores and serves, whatever the warehouse.
+//
+// Warehouse is the interface the cache-miss path calls; each driver
+// (executor/postgres now, Snowflake and DuckDB later) implements it. An
+// execution belongs to no client: it runs under its own context (the
+// policy's timeout), and the driver cancels the statement on the warehouse
+// when that context ends.
+package executor
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrTooLarge is returned when an answer grows past Request.MaxBytes: the
+// caller streams it through uncached instead.
+var ErrTooLarge = errors.New("executor: answer larger than the entry bound")
+
+// Login is whom a statement runs as.
+type Login struct {
+	User     string
+	Password string
+	Database string
+}
+
+// Request is one statement to run.
+type Request struct {
+	Login Login
+	// SQL is one statement. With no Params, ParamOIDs, ParamFormats or
+	// ResultFormats it runs as a simple query; otherwise through the
+	// extended protocol, unnamed.
+	SQL           string
+	ParamOIDs     []uint32
+	ParamFormats  []int16
+	Params        [][]byte // nil is NULL
+	ResultFormats []int16
+	// Settings are the session settings to run under, by name, each as
+	// the SQL that applies it (SET TimeZone = 'UTC').
+	Settings map[string]string
+	// MaxBytes bounds the answer; 0 means no bound.
+	MaxBytes int
+}
+
+// Extended reports whether the request runs through the extended protocol.
+func (r *Request) Extended() bool {
+	return len(r.Params) > 0 || len(r.ParamOIDs) > 0 || len(r.ParamFormats) > 0 || len(r.ResultFormats) > 0
+}
+
+// Result is an answer as the wire carries it: RowDescription (absent when
+// the statement returns no rows), the DataRows, and CommandComplete, one
+// whole message after another.
+type Result struct {
+	Wire []byte
+	Rows int64
+	Tag  string
+}
+
+// Warehouse runs statements.
+type Warehouse interface {
+	Execute(ctx context.Context, req *Request) (*Result, error)
+}

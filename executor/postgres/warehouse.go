@@ -1,0 +1,248 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/executor"
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+)
+
+var _ executor.Warehouse = (*Pool)(nil)
+
+// Execute runs one statement on a pooled connection and returns its
+// answer in wire form. When ctx ends first, the statement is cancelled on
+// the warehouse and ctx's error is returned.
+func (p *Pool) Execute(ctx context.Context, req *executor.Request) (*executor.Result, error) {
+	c, err := p.Acquire(ctx, Login(req.Login))
+	if err != nil {
+		return nil, err
+	}
+	cancelDone := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(cancelDone)
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Cancel(cctx)
+	})
+	res, err := c.run(req)
+	cancelled := !stop()
+	if cancelled {
+		// The cancel must land before the connection can pass on.
+		<-cancelDone
+	}
+	if err != nil && c.Broken {
+		p.Destroy(c)
+	} else {
+		p.Release(c)
+	}
+	if cancelled && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return res, err
+}
+
+func (c *Conn) run(req *executor.Request) (*executor.Result, error) {
+	var b pgwire.Builder
+	if sql := c.SettingsSQL(req.Settings); sql != "" {
+		b.Begin('Q')
+		b.String(sql)
+		b.Finish()
+	}
+	replay := len(b.B) > 0
+	if req.Extended() {
+		appendExtended(&b, req)
+		c.Unnamed = ""
+	} else {
+		b.Begin('Q')
+		b.String(req.SQL)
+		b.Finish()
+	}
+	if _, err := c.W.Write(b.B); err != nil {
+		c.Broken = true
+		return nil, err
+	}
+	if err := c.W.Flush(); err != nil {
+		c.Broken = true
+		return nil, err
+	}
+	if replay {
+		if err := c.readUntilReady(nil); err != nil {
+			return nil, err
+		}
+	}
+	res := &executor.Result{}
+	err := c.readUntilReady(func(typ byte, msg []byte) error {
+		switch typ {
+		case 'T', 'D', 'C':
+			if req.MaxBytes > 0 && len(res.Wire)+len(msg) > req.MaxBytes {
+				res.Wire = nil
+				return executor.ErrTooLarge
+			}
+			res.Wire = append(res.Wire, msg...)
+			if typ == 'D' {
+				res.Rows++
+			}
+			if typ == 'C' {
+				res.Tag = string(bytes.TrimRight(pgwire.Body(msg), "\x00"))
+			}
+		case 'G', 'H', 'W':
+			return errors.New("executor: COPY is not run for the cache")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func appendExtended(b *pgwire.Builder, req *executor.Request) {
+	b.Begin('P')
+	b.String("")
+	b.String(req.SQL)
+	b.Int16(int16(len(req.ParamOIDs)))
+	for _, o := range req.ParamOIDs {
+		b.Int32(int32(o))
+	}
+	b.Finish()
+	b.Begin('B')
+	b.String("")
+	b.String("")
+	b.Int16(int16(len(req.ParamFormats)))
+	for _, f := range req.ParamFormats {
+		b.Int16(f)
+	}
+	b.Int16(int16(len(req.Params)))
+	for _, v := range req.Params {
+		if v == nil {
+			b.Int32(-1)
+			continue
+		}
+		b.Int32(int32(len(v)))
+		b.Bytes(v)
+	}
+	b.Int16(int16(len(req.ResultFormats)))
+	for _, f := range req.ResultFormats {
+		b.Int16(f)
+	}
+	b.Finish()
+	b.Begin('D')
+	b.Byte('P')
+	b.String("")
+	b.Finish()
+	b.Begin('E')
+	b.String("")
+	b.Int32(0)
+	b.Finish()
+	b.Begin('S')
+	b.Finish()
+}
+
+// readUntilReady reads answers up to ReadyForQuery, handing each to f
+// (nil: drop them). The first error the warehouse reports, or the first
+// f returns, is returned once ReadyForQuery arrives.
+func (c *Conn) readUntilReady(f func(typ byte, msg []byte) error) error {
+	var first error
+	for {
+		typ, msg, err := c.R.Next()
+		if err != nil {
+			c.Broken = true
+			return err
+		}
+		switch typ {
+		case 'Z':
+			if body := pgwire.Body(msg); len(body) > 0 {
+				c.TxStatus = body[0]
+			}
+			return first
+		case 'E':
+			if first == nil {
+				first = pgError(pgwire.Body(msg))
+			}
+		case 'S':
+			s := pgwire.NewScanner(pgwire.Body(msg))
+			if k, v := s.CString(), s.CString(); s.Err == nil {
+				c.Params[string(k)] = string(v)
+			}
+		default:
+			if f != nil && first == nil {
+				first = f(typ, msg)
+			}
+		}
+	}
+}
+
+// pgError decodes an ErrorResponse body.
+func pgError(body []byte) *pgconn.PgError {
+	e := &pgconn.PgError{}
+	for len(body) > 1 {
+		t := body[0]
+		end := bytes.IndexByte(body[1:], 0)
+		if end < 0 {
+			break
+		}
+		v := string(body[1 : 1+end])
+		switch t {
+		case 'S':
+			e.Severity = v
+		case 'V':
+			e.SeverityUnlocalized = v
+		case 'C':
+			e.Code = v
+		case 'M':
+			e.Message = v
+		case 'D':
+			e.Detail = v
+		case 'H':
+			e.Hint = v
+		}
+		body = body[2+end:]
+	}
+	return e
+}
+
+// SettingsSQL returns the statements that bring the connection's settings
+// to want (SET for each that differs, RESET for each want lacks), and
+// records want as applied. "" means nothing to send.
+func (c *Conn) SettingsSQL(want map[string]string) string {
+	var q strings.Builder
+	for name, sql := range want {
+		if c.Settings[name] != sql {
+			q.WriteString(sql)
+			q.WriteString("; ")
+		}
+	}
+	for name := range c.Settings {
+		if _, ok := want[name]; !ok {
+			q.WriteString("RESET ")
+			q.WriteString(QuoteName(name))
+			q.WriteString("; ")
+		}
+	}
+	clear(c.Settings)
+	for k, v := range want {
+		c.Settings[k] = v
+	}
+	c.SettingsOwner = nil
+	return q.String()
+}
+
+// QuoteName quotes a setting name when it needs it.
+func QuoteName(s string) string {
+	plain := s != ""
+	for i, r := range s {
+		if !(r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (i > 0 && r >= '0' && r <= '9')) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}

@@ -1,0 +1,152 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/sqlcached/sqlcached/executor"
+	"github.com/sqlcached/sqlcached/executor/postgres"
+	"github.com/sqlcached/sqlcached/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func newPool(t *testing.T) (*postgres.Pool, executor.Login) {
+	t.Helper()
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	p, err := postgres.NewPool(postgres.Config{DSN: fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db), MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p, executor.Login{User: testenv.SuperUser, Password: testenv.SuperPassword, Database: db}
+}
+
+// decode splits a wire answer into its messages.
+func decode(t *testing.T, wire []byte) []pgproto3.BackendMessage {
+	t.Helper()
+	var out []pgproto3.BackendMessage
+	for len(wire) > 0 {
+		typ := wire[0]
+		n := int(uint32(wire[1])<<24|uint32(wire[2])<<16|uint32(wire[3])<<8|uint32(wire[4])) + 1
+		body := wire[5:n]
+		var m pgproto3.BackendMessage
+		switch typ {
+		case 'T':
+			m = &pgproto3.RowDescription{}
+		case 'D':
+			m = &pgproto3.DataRow{}
+		case 'C':
+			m = &pgproto3.CommandComplete{}
+		default:
+			t.Fatalf("unexpected message %q in an answer", typ)
+		}
+		if err := m.Decode(body); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+		wire = wire[n:]
+	}
+	return out
+}
+
+func TestExecuteSimpleAnswerIsWireForm(t *testing.T) {
+	p, login := newPool(t)
+	res, err := p.Execute(context.Background(), &executor.Request{Login: login, SQL: "select g, 'x' || g from generate_series(1, 3) g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := decode(t, res.Wire)
+	if len(msgs) != 5 || res.Rows != 3 || res.Tag != "SELECT 3" {
+		t.Fatalf("got %d messages, %d rows, tag %q", len(msgs), res.Rows, res.Tag)
+	}
+	if rd := msgs[0].(*pgproto3.RowDescription); len(rd.Fields) != 2 {
+		t.Fatalf("row description %+v", rd)
+	}
+	if got := string(msgs[3].(*pgproto3.DataRow).Values[1]); got != "x3" {
+		t.Fatalf("third row: got %q, want x3", got)
+	}
+}
+
+func TestExecuteExtendedWithParamsAndBinaryResults(t *testing.T) {
+	p, login := newPool(t)
+	res, err := p.Execute(context.Background(), &executor.Request{
+		Login:         login,
+		SQL:           "select $1::int4 + 1, $2::text",
+		ParamOIDs:     []uint32{23, 25},
+		Params:        [][]byte{[]byte("41"), nil},
+		ResultFormats: []int16{1, 0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := decode(t, res.Wire)
+	row := msgs[1].(*pgproto3.DataRow)
+	if want := []byte{0, 0, 0, 42}; string(row.Values[0]) != string(want) || row.Values[1] != nil {
+		t.Fatalf("got %v, want binary 42 and NULL", row.Values)
+	}
+}
+
+func TestExecuteAppliesSettings(t *testing.T) {
+	p, login := newPool(t)
+	run := func(tz string) string {
+		res, err := p.Execute(context.Background(), &executor.Request{
+			Login: login, SQL: "select timestamptz '2026-01-01 00:00:00+00'::text",
+			Settings: map[string]string{"timezone": "SET timezone = '" + tz + "'"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(decode(t, res.Wire)[1].(*pgproto3.DataRow).Values[0])
+	}
+	if got := run("Asia/Tokyo"); got != "2026-01-01 09:00:00+09" {
+		t.Fatalf("Tokyo: %q", got)
+	}
+	if got := run("UTC"); got != "2026-01-01 00:00:00+00" {
+		t.Fatalf("UTC: %q", got)
+	}
+}
+
+func TestExecuteErrorsCarrySQLSTATE(t *testing.T) {
+	p, login := newPool(t)
+	_, err := p.Execute(context.Background(), &executor.Request{Login: login, SQL: "select 1/0"})
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "22012" {
+		t.Fatalf("got %v, want 22012", err)
+	}
+	res, err := p.Execute(context.Background(), &executor.Request{Login: login, SQL: "select 1"})
+	if err != nil || res.Rows != 1 {
+		t.Fatalf("after an error: %v %v", res, err)
+	}
+}
+
+func TestExecuteTooLarge(t *testing.T) {
+	p, login := newPool(t)
+	_, err := p.Execute(context.Background(), &executor.Request{Login: login, SQL: "select repeat('x', 1000) from generate_series(1, 100)", MaxBytes: 10000})
+	if !errors.Is(err, executor.ErrTooLarge) {
+		t.Fatalf("got %v, want ErrTooLarge", err)
+	}
+}
+
+func TestExecuteTimeoutCancelsOnWarehouse(t *testing.T) {
+	p, login := newPool(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := p.Execute(ctx, &executor.Request{Login: login, SQL: "select pg_sleep(20)"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want deadline exceeded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v: the statement was not cancelled", d)
+	}
+	if _, err := p.Execute(context.Background(), &executor.Request{Login: login, SQL: "select 1"}); err != nil {
+		t.Fatalf("pool unusable after a cancel: %v", err)
+	}
+}
