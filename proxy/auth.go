@@ -53,7 +53,12 @@ func deriveSCRAM(user, password string) scram.StoredCredentials {
 		// PostgreSQL does.
 		client, _ = scram.SHA256.NewClientUnprepped(user, password, "")
 	}
-	return client.GetStoredCredentials(scram.KeyFactors{Salt: string(salt), Iters: scramIterations})
+	creds, err := client.GetStoredCredentialsWithError(scram.KeyFactors{Salt: string(salt), Iters: scramIterations})
+	if err != nil {
+		// Only invalid key factors fail, and these are fixed.
+		panic("proxy: deriving SCRAM keys: " + err.Error())
+	}
+	return creds
 }
 
 // authFailed is the answer to a wrong password and to an unknown user

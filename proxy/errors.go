@@ -120,23 +120,6 @@ func errorBytes(err error) []byte {
 	return b.B
 }
 
-// noticeBytes returns a NoticeResponse with SQLSTATE code.
-func noticeBytes(code, msg string) []byte {
-	var b pgwire.Builder
-	b.Begin('N')
-	b.Byte('S')
-	b.String("NOTICE")
-	b.Byte('V')
-	b.String("NOTICE")
-	b.Byte('C')
-	b.String(code)
-	b.Byte('M')
-	b.String(msg)
-	b.Byte(0)
-	b.Finish()
-	return b.B
-}
-
 // parseErrorFields reads the SQLSTATE and message of an ErrorResponse body.
 func parseErrorFields(body []byte) (code, msg string) {
 	for len(body) > 1 {
