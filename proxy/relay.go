@@ -117,7 +117,9 @@ const watchInterval = time.Second
 // clientGone reports whether the client closed its connection, without
 // consuming what it may have sent.
 func (c *conn) clientGone() bool {
-	_ = c.nc.SetReadDeadline(time.Now())
+	// A deadline already past would fail the read before it looks at
+	// the socket; a moment ahead lets a pending EOF show.
+	_ = c.nc.SetReadDeadline(time.Now().Add(time.Millisecond))
 	err := c.r.Probe()
 	_ = c.nc.SetReadDeadline(time.Time{})
 	return err != nil && !isTimeout(err)
