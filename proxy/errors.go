@@ -71,6 +71,8 @@ func toError(err error) *Error {
 		return newError(CodeQueryCanceled, "canceling statement due to statement timeout")
 	case errors.Is(err, pgwire.ErrTooLarge):
 		return fatal(CodeProgramLimitExceeded, err.Error())
+	case errors.Is(err, pgwire.ErrBadLength):
+		return fatal(CodeProtocolViolation, "invalid message length")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isNetError(err), errors.Is(err, postgres.ErrPoolClosed):
 		return newError(CodeConnectionFailure, "warehouse connection lost: "+err.Error())
 	}
