@@ -238,7 +238,7 @@ func (c *conn) ensureAttached() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.AcquireTimeout)
 	defer cancel()
-	return c.attach(ctx)
+	return connectFailed(c.attach(ctx))
 }
 
 // attach acquires a warehouse connection and brings its settings in line

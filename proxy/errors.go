@@ -122,6 +122,42 @@ func errorBytes(err error) []byte {
 	return b.B
 }
 
+// errorSeverity reads the severity of an ErrorResponse body, preferring
+// the untranslated V field to S.
+func errorSeverity(body []byte) string {
+	var sev string
+	for len(body) > 1 {
+		t := body[0]
+		i := 1
+		for i < len(body) && body[i] != 0 {
+			i++
+		}
+		switch t {
+		case 'V':
+			return string(body[1:i])
+		case 'S':
+			sev = string(body[1:i])
+		}
+		if i >= len(body) {
+			break
+		}
+		body = body[i+1:]
+	}
+	return sev
+}
+
+// connectFailed turns a failure to open a warehouse connection in the
+// middle of a session into an error the session survives: the
+// warehouse's FATAL (the database system is shutting down, too many
+// connections) ends the connection attempt, not the client's session.
+func connectFailed(err error) error {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return newError(CodeConnectionFailure, "could not connect to the warehouse: "+err.Error())
+	}
+	return err
+}
+
 // parseErrorFields reads the SQLSTATE and message of an ErrorResponse body.
 func parseErrorFields(body []byte) (code, msg string) {
 	for len(body) > 1 {

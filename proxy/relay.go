@@ -179,6 +179,13 @@ func (c *conn) onServer(it *expect, typ byte, msg []byte) error {
 // onError relays a warehouse error and, as the warehouse does, drops what
 // was awaited up to the next Sync.
 func (c *conn) onError(it *expect, msg []byte) error {
+	if sev := errorSeverity(pgwire.Body(msg)); sev == "FATAL" || sev == "PANIC" {
+		// The warehouse is ending this connection (a restart, an
+		// administrator's command): the session goes on with another, as
+		// after a connection that broke.
+		_, text := parseErrorFields(pgwire.Body(msg))
+		return c.serverLost(errors.New(text))
+	}
 	if !c.inBlock {
 		c.pendingSets = nil // the implicit transaction is rolled back
 	}
