@@ -47,6 +47,7 @@ type conn struct {
 	settings        map[string]string
 	settingsVersion uint64
 	pendingSets     []setChange // SETs of the open transaction
+	pendingWrites   []string    // tables the open transaction wrote
 	inBlock         bool        // inside BEGIN ... COMMIT on the warehouse
 
 	stmts   map[string]*stmt // the client's prepared statements, by its names
@@ -169,7 +170,7 @@ func (c *conn) handle(typ byte, msg []byte) error {
 // analyze returns the analysis of a statement the session relays, or nil
 // when the statement cannot change session state.
 func (c *conn) analyze(sql string) *fingerprint.Analysis {
-	if !mayChangeSession(sql) {
+	if c.srv.cfg.Cache == nil && !mayChangeSession(sql) {
 		return nil
 	}
 	return c.srv.cfg.Analyzer.Analyze(sql)
@@ -182,7 +183,16 @@ func (c *conn) simpleQuery(msg []byte) error {
 	if len(body) == 0 || body[len(body)-1] != 0 {
 		return fatal(CodeProtocolViolation, "invalid query message")
 	}
-	a := c.analyze(string(body[:len(body)-1]))
+	sql := string(body[:len(body)-1])
+	a, rule, ok := c.cacheable(sql)
+	if ok {
+		if done, err := c.cachedQuery(sql, a, rule); done {
+			return err
+		}
+	}
+	if a == nil {
+		a = c.analyze(sql)
+	}
 	if err := c.ensureAttached(); err != nil {
 		return c.replyError(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/internal/testenv"
 	"github.com/sqlcached/sqlcached/proxy"
@@ -30,6 +31,10 @@ type envOptions struct {
 	maxConns int
 	maxWait  time.Duration
 	mutate   func(*proxy.Config)
+	// cache turns the answer cache on, with L1 and the shared Redis as L2,
+	// and rule (default: cache for a minute) for every statement.
+	cache bool
+	rule  *proxy.Rule
 }
 
 // newEnv starts a proxy for one test: trust authentication for the
@@ -65,6 +70,19 @@ func newEnv(t testing.TB, o envOptions) *env {
 			}
 			return &proxy.Backend{Name: "pg", Pool: pool}
 		},
+	}
+	if o.cache {
+		g, err := cache.New(cache.Config{L2: &cache.L2Config{URL: testenv.SharedRedis(t).URL(0), Namespace: "t" + db}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(g.Close)
+		rule := proxy.Rule{Name: "test", Cache: true, TTL: time.Minute, Timeout: 30 * time.Second, MaxEntryBytes: 16 << 20}
+		if o.rule != nil {
+			rule = *o.rule
+		}
+		cfg.Cache = g
+		cfg.Rules = func(proxy.RuleInput) proxy.Rule { return rule }
 	}
 	if o.mutate != nil {
 		o.mutate(&cfg)

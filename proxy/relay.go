@@ -157,7 +157,9 @@ func (c *conn) onServer(it *expect, typ byte, msg []byte) error {
 		}
 		return c.writeClient(msg, false)
 	case 'C':
-		c.onCommandComplete(it, msg)
+		if it.kind != exReplay {
+			c.onCommandComplete(it, msg)
+		}
 	case 'G':
 		if err := c.writeClient(msg, true); err != nil {
 			return err
@@ -187,7 +189,9 @@ func (c *conn) onError(it *expect, msg []byte) error {
 		return c.serverLost(errors.New(text))
 	}
 	if !c.inBlock {
-		c.pendingSets = nil // the implicit transaction is rolled back
+		// The implicit transaction is rolled back.
+		c.pendingSets = nil
+		c.pendingWrites = nil
 	}
 	switch it.kind {
 	case exQuery:
@@ -290,6 +294,9 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 			st = &it.a.Statements[i]
 		}
 	}
+	if st != nil && len(st.WriteTables) > 0 {
+		c.pendingWrites = append(c.pendingWrites, st.WriteTables...)
+	}
 	switch {
 	case tag == "BEGIN" || tag == "START TRANSACTION":
 		c.inBlock = true
@@ -299,6 +306,7 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 	case tag == "ROLLBACK":
 		c.inBlock = false
 		c.pendingSets = nil
+		c.pendingWrites = nil
 	case tag == "DEALLOCATE ALL":
 		clear(c.sc.Prepared)
 		c.sc.Unnamed = ""
@@ -315,6 +323,7 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 
 // applySets makes the SETs of a committed transaction the session's.
 func (c *conn) applySets() {
+	c.invalidateWrites()
 	if len(c.pendingSets) == 0 {
 		return
 	}

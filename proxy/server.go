@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
@@ -59,6 +60,12 @@ type Config struct {
 	// startup and before each transaction (the pool's own MaxWait applies
 	// too). Defaults to 30s.
 	AcquireTimeout time.Duration
+
+	// Cache answers cacheable reads; nil relays everything.
+	Cache *cache.Group
+	// Rules returns the caching rule for a statement (the policy); nil
+	// caches nothing.
+	Rules func(RuleInput) Rule
 
 	// Analyzer classifies statements; nil uses fingerprint's default.
 	Analyzer *fingerprint.Analyzer

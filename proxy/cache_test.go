@@ -1,0 +1,236 @@
+package proxy_test
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/proxy"
+)
+
+// rawAnswer runs sql as a simple query on a connection opened with params
+// and returns every byte the server answered, up to and including
+// ReadyForQuery.
+func rawAnswer(t *testing.T, dsn string, params map[string]string, sql string) []byte {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
+	}
+	ctx := ctxT(t)
+	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SyncConn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Conn.Close()
+	var b pgwire.Builder
+	b.Begin('Q')
+	b.String(sql)
+	b.Finish()
+	if _, err := hc.Conn.Write(b.B); err != nil {
+		t.Fatal(err)
+	}
+	r := pgwire.NewReader(hc.Conn, 8192, 1<<30)
+	var out []byte
+	for {
+		typ, msg, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, msg...)
+		if typ == 'Z' {
+			return out
+		}
+	}
+}
+
+func TestCachedAnswersAreByteIdentical(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, `create table typed (i int, n numeric, f float8, r real, t text, ts timestamptz, d date,
+		iv interval, a int[], j json, jb jsonb, b bytea, u uuid)`)
+	e.PG.Exec(t, e.Database, `insert into typed values
+		(1, 12345.678901, 0.1, 1.1, 'héllo', '2026-03-01 12:34:56.789+02', '2026-03-01', '1 day 02:03:04', '{1,2,NULL}',
+		 '{"a": [1, 2]}', '{"b": {"c": null}}', '\x00ff10', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+		(NULL, NULL, 'NaN', '-Infinity', '', NULL, NULL, NULL, '{}', NULL, NULL, '', NULL)`)
+	queries := []string{
+		`select * from typed order by i nulls last`,
+		`select f, r, f * 3 from typed order by i nulls last`,
+		`select 1 where false`,
+		`select from typed`,
+		`select count(*) from typed`,
+	}
+	settings := []map[string]string{
+		{},
+		{"extra_float_digits": "0", "TimeZone": "Asia/Kolkata", "DateStyle": "SQL, DMY"},
+		{"extra_float_digits": "3", "TimeZone": "America/New_York", "DateStyle": "German", "bytea_output": "escape", "IntervalStyle": "iso_8601"},
+	}
+	for i, params := range settings {
+		for _, q := range queries {
+			want := rawAnswer(t, e.DirectDSN(), params, q)
+			miss := rawAnswer(t, e.DSN(), params, q)
+			hit := rawAnswer(t, e.DSN(), params, q)
+			if !bytes.Equal(miss, want) || !bytes.Equal(hit, want) {
+				t.Errorf("settings %d, %s:\n direct %q\n miss   %q\n hit    %q", i, q, want, miss, hit)
+			}
+		}
+	}
+	// Once directly and once through the proxy (the miss) per settings.
+	if n := e.PG.Calls(t, e.Database, "select * from typed%"); n != int64(2*len(settings)) {
+		t.Errorf("warehouse ran the query %d times, want %d", n, 2*len(settings))
+	}
+}
+
+func TestRepeatsRunOnceOnWarehouse(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, `create table sales (region text, amount int); insert into sales select 'r' || (g % 4), g from generate_series(1, 1000) g`)
+	c := e.connect(t)
+	ctx := ctxT(t)
+	for i := 0; i < 100; i++ {
+		var total int64
+		if err := c.QueryRow(ctx, `select sum(amount) from sales where region = 'r1'`, pgx.QueryExecModeSimpleProtocol).Scan(&total); err != nil {
+			t.Fatal(err)
+		}
+		if total != 124750 {
+			t.Fatalf("repeat %d: got %d", i, total)
+		}
+	}
+	if n := e.PG.Calls(t, e.Database, "select sum(amount) from sales%"); n != 1 {
+		t.Fatalf("100 repeats ran %d times on the warehouse, want 1", n)
+	}
+}
+
+func TestConcurrentColdQueriesCollapse(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, `create table big (g int); insert into big select generate_series(1, 200000)`)
+	ctx := ctxT(t)
+	conns := make([]*pgx.Conn, 500)
+	for i := range conns {
+		conns[i] = e.connect(t)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(conns))
+	start := make(chan struct{})
+	for _, c := range conns {
+		wg.Add(1)
+		go func(c *pgx.Conn) {
+			defer wg.Done()
+			<-start
+			var n int64
+			if err := c.QueryRow(ctx, `select count(*) from big b1 where g % 7 = 3`, pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil {
+				errs <- err
+			} else if n != 28572 {
+				errs <- fmt.Errorf("got %d", n)
+			}
+		}(c)
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := e.PG.Calls(t, e.Database, "select count(*) from big b1%"); n != 1 {
+		t.Fatalf("500 concurrent cold queries ran %d times, want 1", n)
+	}
+}
+
+func TestWriteThroughProxyInvalidates(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, `create table prices (id int primary key, price int); insert into prices values (1, 10)`)
+	c := e.connect(t)
+	ctx := ctxT(t)
+	read := func() int {
+		var p int
+		if err := c.QueryRow(ctx, `select price from prices where id = 1`, pgx.QueryExecModeSimpleProtocol).Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := read(); p != 10 {
+		t.Fatalf("got %d", p)
+	}
+	if _, err := c.Exec(ctx, `update public.prices set price = 20 where id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if p := read(); p != 20 {
+		t.Fatalf("after UPDATE: got %d, want 20", p)
+	}
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `update prices set price = 30 where id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := read(); p != 30 {
+		t.Fatalf("after a committed transaction: got %d, want 30", p)
+	}
+	if _, err := c.Exec(ctx, `truncate prices`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := c.QueryRow(ctx, `select count(*) from prices`, pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after TRUNCATE: %d rows, %v", n, err)
+	}
+}
+
+func TestAnswersAreNotSharedAcrossUsers(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true, mutate: func(c *proxy.Config) {
+		c.Users["alice"] = "alice"
+		c.Users["bob"] = "bob"
+	}})
+	e.PG.Exec(t, e.Database, `
+		create table docs (owner text, body text);
+		insert into docs values ('alice', 'a1'), ('alice', 'a2'), ('bob', 'b1');
+		alter table docs enable row level security;
+		create policy own on docs using (owner = current_user);
+		do $$ begin
+			if not exists (select from pg_roles where rolname = 'alice') then create role alice login password 'alice'; end if;
+			if not exists (select from pg_roles where rolname = 'bob') then create role bob login password 'bob'; end if;
+		end $$;
+		grant select on docs to alice, bob;`)
+	ctx := ctxT(t)
+	dsn := func(user string) string {
+		return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", user, user, e.Addr, e.Database)
+	}
+	for round := 0; round < 3; round++ {
+		for _, tc := range []struct{ user, want string }{{"alice", "a1,a2"}, {"bob", "b1"}} {
+			c, err := pgx.Connect(ctx, dsn(tc.user))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			err = c.QueryRow(ctx, `select string_agg(body, ',' order by body) from docs`, pgx.QueryExecModeSimpleProtocol).Scan(&got)
+			c.Close(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("round %d, %s saw %q, want %q", round, tc.user, got, tc.want)
+			}
+		}
+	}
+	if n := e.PG.Calls(t, e.Database, "select string_agg(body%"); n != 2 {
+		t.Fatalf("warehouse ran the query %d times, want once per user (2)", n)
+	}
+}
+
+var _ = testenv.SuperUser

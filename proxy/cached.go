@@ -1,0 +1,206 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sqlcached/sqlcached/cache"
+	"github.com/sqlcached/sqlcached/executor"
+	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+)
+
+// The cached read path. A simple-protocol statement that the analyzer
+// calls cacheable, from a session that holds no warehouse connection and
+// is not pinned, is answered through the cache Group: the stored bytes
+// (RowDescription, DataRows, CommandComplete) followed by ReadyForQuery.
+// A miss runs once per key on the backend's executor, detached from the
+// client, under the rule's timeout.
+
+// Rule says how answers to a statement are cached. It comes from the
+// policy.
+type Rule struct {
+	Name         string
+	Cache        bool
+	TTL          time.Duration
+	StaleTTL     time.Duration
+	StaleIfError time.Duration
+	Timeout      time.Duration
+	// Shared gives one answer to every user; statements that depend on
+	// the user are never shared, whatever the rule says.
+	Shared        bool
+	MaxEntryBytes int
+}
+
+// RuleInput is what a policy matches on.
+type RuleInput struct {
+	Analysis        *fingerprint.Analysis
+	User            string
+	Database        string
+	ApplicationName string
+}
+
+// cacheable reports whether the session may answer sql from the cache, and
+// returns its analysis and rule.
+func (c *conn) cacheable(sql string) (*fingerprint.Analysis, Rule, bool) {
+	cfg := &c.srv.cfg
+	if cfg.Cache == nil || cfg.Rules == nil || c.sc != nil || c.pinned != "" || c.txStatus != 'I' {
+		return nil, Rule{}, false
+	}
+	a := cfg.Analyzer.Analyze(sql)
+	if !a.Cacheable || len(a.Statements) != 1 {
+		return a, Rule{}, false
+	}
+	r := cfg.Rules(RuleInput{Analysis: a, User: c.user, Database: c.database, ApplicationName: c.applicationName()})
+	if !r.Cache || r.TTL <= 0 {
+		return a, r, false
+	}
+	return a, r, true
+}
+
+func (c *conn) applicationName() string {
+	sql := c.settings["application_name"]
+	_, v, ok := strings.Cut(sql, "= '")
+	if !ok {
+		return ""
+	}
+	return strings.ReplaceAll(strings.TrimSuffix(v, "'"), "''", "'")
+}
+
+// cacheKey computes the key of sql for this session.
+func (c *conn) cacheKey(a *fingerprint.Analysis, r Rule) cache.Key {
+	in := fingerprint.KeyInput{
+		Backend:    c.backend.Name,
+		Database:   c.login.Database,
+		User:       c.user,
+		Shared:     r.Shared && !a.PerUser,
+		Normalized: a.Normalized,
+		Settings:   c.keySettings(),
+	}
+	return cache.Key(fingerprint.KeyOf(in))
+}
+
+// keySettings returns the session settings that change answers, sorted.
+func (c *conn) keySettings() []fingerprint.Setting {
+	out := make([]fingerprint.Setting, 0, 8)
+	for name, sql := range c.settings {
+		if fingerprint.IsKeySetting(name) {
+			out = append(out, fingerprint.Setting{Name: name, Value: sql})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// cachedQuery answers a simple query through the cache. It returns false
+// when the answer is too large to cache: the caller relays it instead.
+func (c *conn) cachedQuery(sql string, a *fingerprint.Analysis, r Rule) (bool, error) {
+	req := cache.Request{
+		Key:          c.cacheKey(a, r),
+		TTL:          r.TTL,
+		StaleTTL:     r.StaleTTL,
+		StaleIfError: r.StaleIfError,
+		Tables:       bareNames(a.ReadTables),
+		Labels:       labelsOf(a),
+	}
+	maxBytes := r.MaxEntryBytes
+	login := executor.Login(c.login)
+	settings := c.settings
+	fill := cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
+		if r.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, r.Timeout)
+			defer cancel()
+		}
+		res, err := c.backend.Pool.Execute(ctx, &executor.Request{Login: login, SQL: sql, Settings: settings, MaxBytes: maxBytes})
+		if errors.Is(err, executor.ErrTooLarge) {
+			return nil, cache.ErrTooLarge
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &cache.Entry{Payload: res.Wire, Rows: res.Rows}, nil
+	})
+	res, err := c.srv.cfg.Cache.Get(context.Background(), req, fill)
+	if errors.Is(err, cache.ErrTooLarge) {
+		return false, nil
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = newError(CodeQueryCanceled, "canceling statement due to statement timeout")
+		}
+		return true, c.replyError(err)
+	}
+	var b pgwire.Builder
+	if res.Status == cache.StaleIfError {
+		b.B = append(b.B, staleNotice(res)...)
+	}
+	b.B = append(b.B, res.Entry.Payload...)
+	b.Begin('Z')
+	b.Byte(c.txStatus)
+	b.Finish()
+	return true, c.writeClient(b.B, true)
+}
+
+// staleNotice tells the client it got an old answer because the warehouse
+// failed.
+func staleNotice(res cache.Result) []byte {
+	msg := fmt.Sprintf("serving a cached answer %s old: the warehouse failed: %v", res.Age.Round(time.Second), res.FillErr)
+	var b pgwire.Builder
+	b.Begin('N')
+	for _, f := range [][2]string{{"S", "WARNING"}, {"V", "WARNING"}, {"C", "01000"}, {"M", msg}} {
+		b.Byte(f[0][0])
+		b.String(f[1])
+	}
+	b.Byte(0)
+	b.Finish()
+	return b.B
+}
+
+func labelsOf(a *fingerprint.Analysis) []cache.Label {
+	var out []cache.Label
+	if a.Labels.Dashboard != "" {
+		out = append(out, cache.Label{Name: "dashboard", Value: a.Labels.Dashboard})
+	}
+	if a.Labels.Chart != "" {
+		out = append(out, cache.Label{Name: "chart", Value: a.Labels.Chart})
+	}
+	return out
+}
+
+// bareNames drops schema qualifiers: answers are indexed, and writes
+// invalidate, by table name alone, so that "orders" read under a
+// search_path and "public.orders" written meet. Names shared by tables of
+// several schemas invalidate each other, which costs a refill, never a
+// stale answer.
+func bareNames(tables []string) []string {
+	out := make([]string, 0, len(tables))
+	for _, t := range tables {
+		if i := strings.LastIndexByte(t, '.'); i >= 0 && !strings.Contains(t[i:], `"`) {
+			t = t[i+1:]
+		} else if i := strings.LastIndex(t, `".`); i >= 0 {
+			t = t[i+2:]
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// invalidateWrites drops the cached answers that read the tables written
+// by a transaction that just committed.
+func (c *conn) invalidateWrites() {
+	if len(c.pendingWrites) == 0 || c.srv.cfg.Cache == nil {
+		c.pendingWrites = nil
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.srv.cfg.Cache.InvalidateTables(ctx, bareNames(c.pendingWrites)...); err != nil {
+		c.srv.log.Warn("invalidation did not reach every cache tier", "err", err)
+	}
+	c.pendingWrites = nil
+}
