@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/internal/config"
 	"github.com/sqlcached/sqlcached/proxy"
@@ -169,6 +170,16 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	for _, u := range cfg.Auth.Users {
 		pcfg.Users[u.Name] = u.Password
 	}
+	if rule, ok := defaultRule(cfg); ok {
+		g, err := newCache(cfg)
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		pcfg.Cache = g
+		pcfg.Rules = func(proxy.RuleInput) proxy.Rule { return rule }
+		log.Info("answer cache on", "rule", rule.Name, "ttl", rule.TTL, "l2", cfg.Cache.L2 != nil)
+	}
 	if cfg.TLS != nil {
 		tc, err := cfg.TLS.Load()
 		if err != nil {
@@ -252,4 +263,42 @@ func dsnNamesDatabase(dsn string) bool {
 		return slash >= 0 && slash < len(rest)-1 || strings.Contains(dsn, "dbname=")
 	}
 	return strings.Contains(dsn, "dbname=")
+}
+
+// newCache builds the cache group of the configuration.
+func newCache(cfg *config.Config) (*cache.Group, error) {
+	cc := cache.Config{L1MaxBytes: int64(cfg.Cache.L1.MaxBytes), MaxEntryBytes: int(cfg.Cache.MaxEntryBytes)}
+	if l2 := cfg.Cache.L2; l2 != nil {
+		cc.L2 = &cache.L2Config{
+			URL: l2.Redis.URL, Addrs: l2.Redis.Addrs, Mode: l2.Redis.Mode, MasterName: l2.Redis.MasterName,
+			Username: l2.Redis.Username, Password: l2.Redis.Password, DB: l2.Redis.DB,
+			Namespace: l2.Namespace, Timeout: l2.Timeout.Std(),
+		}
+	}
+	g, err := cache.New(cc)
+	if err != nil {
+		return nil, &config.Error{Key: "cache", Msg: err.Error()}
+	}
+	return g, nil
+}
+
+// defaultRule is the rule every cacheable statement gets until policies
+// are matched per statement: the last policy that matches everything.
+func defaultRule(cfg *config.Config) (proxy.Rule, bool) {
+	for i := len(cfg.Policies) - 1; i >= 0; i-- {
+		p := cfg.Policies[i]
+		if !p.Match.IsCatchAll() {
+			continue
+		}
+		maxEntry := p.MaxEntryBytes
+		if maxEntry == 0 {
+			maxEntry = cfg.Cache.MaxEntryBytes
+		}
+		return proxy.Rule{
+			Name: p.Name, Cache: p.Cache, TTL: p.TTL.Std(), StaleTTL: p.StaleTTL.Std(),
+			StaleIfError: p.StaleIfError.Std(), Timeout: p.Timeout.Std(), Shared: p.Shared,
+			MaxEntryBytes: int(maxEntry),
+		}, p.Cache && p.TTL > 0
+	}
+	return proxy.Rule{}, false
 }
