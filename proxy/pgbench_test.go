@@ -33,7 +33,7 @@ func TestPgbench(t *testing.T) {
 		return n
 	}
 	for table, want := range map[string]int64{"pgbench_accounts": 100000, "pgbench_branches": 1, "pgbench_tellers": 10, "pgbench_history": 0} {
-		if n := count(t, "select count(*) from " + table); n != want {
+		if n := count(t, "select count(*) from "+table); n != want {
 			t.Errorf("%s has %d rows after pgbench -i, want %d", table, n, want)
 		}
 	}
