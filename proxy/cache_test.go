@@ -234,3 +234,68 @@ func TestAnswersAreNotSharedAcrossUsers(t *testing.T) {
 }
 
 var _ = testenv.SuperUser
+
+func TestReadOnlyTransactionsAreAnsweredFromCache(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, `create table kpi (v int); insert into kpi values (7)`)
+	c := e.connect(t)
+	ctx := ctxT(t)
+	simple := pgx.QueryExecModeSimpleProtocol
+	for i := 0; i < 20; i++ {
+		// psycopg2 with autocommit off: BEGIN, the dashboard query, ROLLBACK or COMMIT.
+		if _, err := c.Exec(ctx, `BEGIN`, simple); err != nil {
+			t.Fatal(err)
+		}
+		if st := c.PgConn().TxStatus(); st != 'T' {
+			t.Fatalf("status after BEGIN %q, want T", st)
+		}
+		var v int
+		if err := c.QueryRow(ctx, `select v from kpi`, simple).Scan(&v); err != nil || v != 7 {
+			t.Fatalf("got %d %v", v, err)
+		}
+		end := "COMMIT"
+		if i%2 == 1 {
+			end = "ROLLBACK"
+		}
+		if _, err := c.Exec(ctx, end, simple); err != nil {
+			t.Fatal(err)
+		}
+		if st := c.PgConn().TxStatus(); st != 'I' {
+			t.Fatalf("status after %s %q, want I", end, st)
+		}
+	}
+	if n := e.PG.Calls(t, e.Database, "select v from kpi%"); n != 1 {
+		t.Fatalf("20 read-only transactions ran the query %d times, want 1", n)
+	}
+	// A transaction that writes sees its own write, not the cached answer.
+	if _, err := c.Exec(ctx, `BEGIN`, simple); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `update kpi set v = 8`, simple); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := c.QueryRow(ctx, `select v from kpi`, simple).Scan(&v); err != nil || v != 8 {
+		t.Fatalf("inside the writing transaction: got %d %v, want 8", v, err)
+	}
+	if _, err := c.Exec(ctx, `ROLLBACK`, simple); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRow(ctx, `select v from kpi`, simple).Scan(&v); err != nil || v != 7 {
+		t.Fatalf("after ROLLBACK: got %d %v, want 7", v, err)
+	}
+	// REPEATABLE READ goes to the warehouse.
+	before := e.PG.Calls(t, e.Database, "select v from kpi%")
+	if _, err := c.Exec(ctx, `BEGIN ISOLATION LEVEL REPEATABLE READ`, simple); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRow(ctx, `select v from kpi`, simple).Scan(&v); err != nil || v != 7 {
+		t.Fatalf("repeatable read: got %d %v", v, err)
+	}
+	if _, err := c.Exec(ctx, `COMMIT`, simple); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.PG.Calls(t, e.Database, "select v from kpi%"); n != before+1 {
+		t.Fatalf("a REPEATABLE READ transaction was answered from the cache (%d executions, want %d)", n, before+1)
+	}
+}

@@ -48,7 +48,7 @@ type RuleInput struct {
 // returns its analysis and rule.
 func (c *conn) cacheable(sql string) (*fingerprint.Analysis, Rule, bool) {
 	cfg := &c.srv.cfg
-	if cfg.Cache == nil || cfg.Rules == nil || c.sc != nil || c.pinned != "" || c.txStatus != 'I' {
+	if cfg.Cache == nil || cfg.Rules == nil || c.sc != nil || c.pinned != "" || (c.txStatus != 'I' && c.lazyBegin == "") {
 		return nil, Rule{}, false
 	}
 	a := cfg.Analyzer.Analyze(sql)
@@ -203,4 +203,89 @@ func (c *conn) invalidateWrites() {
 		c.srv.log.Warn("invalidation did not reach every cache tier", "err", err)
 	}
 	c.pendingWrites = nil
+}
+
+// Transactions that only read. Drivers such as psycopg2 wrap every SELECT
+// in BEGIN ... COMMIT. The proxy answers a plain BEGIN (READ COMMITTED)
+// itself and sends it to the warehouse only when a statement needs the
+// warehouse; until then reads are answered from the cache, and COMMIT or
+// ROLLBACK of such a transaction is answered by the proxy too.
+
+// transactionLocally answers BEGIN, COMMIT and ROLLBACK without the
+// warehouse where it can.
+func (c *conn) transactionLocally(sql string) (bool, error) {
+	if c.srv.cfg.Cache == nil || c.sc != nil || c.pinned != "" || !mayBeTransactionControl(sql) {
+		return false, nil
+	}
+	a := c.srv.cfg.Analyzer.Analyze(sql)
+	if len(a.Statements) != 1 || a.Statements[0].Tx == nil {
+		return false, nil
+	}
+	tx := a.Statements[0].Tx
+	var tag string
+	switch {
+	case tx.Op == fingerprint.TxBegin && c.txStatus == 'I' && readCommitted(tx.Isolation, c.settings):
+		c.lazyBegin = sql
+		c.txStatus = 'T'
+		tag = "BEGIN"
+	case tx.Op == fingerprint.TxCommit && c.lazyBegin != "" && !tx.Chain:
+		tag = "COMMIT"
+	case tx.Op == fingerprint.TxRollback && c.lazyBegin != "" && !tx.Chain:
+		tag = "ROLLBACK"
+	default:
+		return false, nil
+	}
+	if tag != "BEGIN" {
+		c.lazyBegin = ""
+		c.txStatus = 'I'
+	}
+	var b pgwire.Builder
+	b.Begin('C')
+	b.String(tag)
+	b.Finish()
+	b.Begin('Z')
+	b.Byte(c.txStatus)
+	b.Finish()
+	return true, c.writeClient(b.B, true)
+}
+
+// readCommitted reports whether a transaction begun with isolation (""
+// when BEGIN names none) runs at READ COMMITTED.
+func readCommitted(isolation string, settings map[string]string) bool {
+	if isolation == "" {
+		sql, ok := settings["default_transaction_isolation"]
+		if !ok {
+			return true
+		}
+		return strings.Contains(strings.ToLower(sql), "read committed")
+	}
+	return isolation == "read committed"
+}
+
+// mayBeTransactionControl is a cheap screen before analysis.
+func mayBeTransactionControl(sql string) bool {
+	s := strings.TrimLeft(sql, " \t\r\n;")
+	for _, w := range []string{"begin", "start", "commit", "end", "rollback", "abort"} {
+		if hasPrefixFold(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// beginOnWarehouse sends a BEGIN the proxy answered earlier, now that a
+// statement needs the warehouse; its answers are swallowed.
+func (c *conn) beginOnWarehouse() {
+	if c.lazyBegin == "" {
+		return
+	}
+	var b pgwire.Builder
+	b.Begin('Q')
+	b.String(c.lazyBegin)
+	b.Finish()
+	c.sendServer(b.B)
+	c.push(expect{kind: exReplay})
+	c.sc.Unnamed = ""
+	c.lazyBegin = ""
+	c.inBlock = true
 }

@@ -48,6 +48,9 @@ type conn struct {
 	settingsVersion uint64
 	pendingSets     []setChange // SETs of the open transaction
 	pendingWrites   []string    // tables the open transaction wrote
+	// lazyBegin holds a BEGIN answered by the proxy and not yet sent: the
+	// transaction has only read from the cache so far.
+	lazyBegin string
 	inBlock         bool        // inside BEGIN ... COMMIT on the warehouse
 
 	stmts   map[string]*stmt // the client's prepared statements, by its names
@@ -98,7 +101,7 @@ func (c *conn) serve() {
 	}
 	c.txStatus = 'I'
 	for {
-		typ, msg, err := c.r.Next()
+		typ, msg, err := c.readClient()
 		if err != nil {
 			if c.srv.shuttingDown.Load() && isTimeout(err) {
 				if c.idle() {
@@ -126,6 +129,75 @@ func (c *conn) serve() {
 
 func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// readClient reads the client's next message. A session that keeps its
+// warehouse connection between messages (pinned, or inside a
+// transaction) can hear from the warehouse meanwhile: a NOTIFY for its
+// LISTEN, a notice, a FATAL. While it waits, a goroutine watches the
+// warehouse connection and wakes it, and what arrived is relayed at once.
+func (c *conn) readClient() (byte, []byte, error) {
+	for {
+		sc, nc := c.sc, c.nc
+		if sc == nil || c.head != len(c.pending) || c.r.Buffered() > 0 {
+			return c.r.Next()
+		}
+		_ = sc.SetReadDeadline(time.Time{})
+		heard := make(chan bool, 1)
+		go func() {
+			err := sc.R.Probe()
+			woke := err == nil || !isTimeout(err)
+			if woke {
+				_ = nc.SetReadDeadline(time.Now())
+			}
+			heard <- woke
+		}()
+		typ, msg, err := c.r.Next()
+		_ = sc.SetReadDeadline(time.Now()) // ends the watch
+		if !<-heard {
+			return typ, msg, err
+		}
+		// The wake-up may have come after the client's message: it must
+		// not cut the next read short.
+		_ = nc.SetReadDeadline(time.Time{})
+		if err != nil && !isTimeout(err) {
+			return 0, nil, err
+		}
+		if rerr := c.relayAsync(); rerr != nil {
+			c.sendFatal(rerr)
+			return 0, nil, errClientGone
+		}
+		if err == nil {
+			return typ, msg, nil // relayAsync left c.r alone: msg is valid
+		}
+	}
+}
+
+// relayAsync relays what the warehouse sent a session that was waiting
+// for its client: NotificationResponse, NoticeResponse, ParameterStatus.
+// Anything else (a FATAL ErrorResponse) means the connection is ending.
+func (c *conn) relayAsync() error {
+	_ = c.sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		typ, msg, err := c.sc.R.Next()
+		if err != nil {
+			return c.serverLost(err)
+		}
+		switch typ {
+		case 'A', 'N':
+		case 'S':
+			c.onParameterStatus(msg)
+		default:
+			_, text := parseErrorFields(pgwire.Body(msg))
+			return c.serverLost(fmt.Errorf("message %q from the warehouse between statements: %s", typ, text))
+		}
+		if err := c.writeClient(msg, false); err != nil {
+			return err
+		}
+		if c.sc.R.Buffered() == 0 {
+			return c.writeClient(nil, true)
+		}
+	}
 }
 
 // idle reports whether the session is between transactions with nothing
@@ -184,6 +256,9 @@ func (c *conn) simpleQuery(msg []byte) error {
 		return fatal(CodeProtocolViolation, "invalid query message")
 	}
 	sql := string(body[:len(body)-1])
+	if done, err := c.transactionLocally(sql); done {
+		return err
+	}
 	a, rule, ok := c.cacheable(sql)
 	if ok {
 		if done, err := c.cachedQuery(sql, a, rule); done {
@@ -248,7 +323,11 @@ func (c *conn) ensureAttached() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.AcquireTimeout)
 	defer cancel()
-	return connectFailed(c.attach(ctx))
+	if err := connectFailed(c.attach(ctx)); err != nil {
+		return err
+	}
+	c.beginOnWarehouse()
+	return nil
 }
 
 // attach acquires a warehouse connection and brings its settings in line
