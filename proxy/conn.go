@@ -48,10 +48,10 @@ type conn struct {
 	settingsVersion uint64
 	pendingSets     []setChange // SETs of the open transaction
 	pendingWrites   []string    // tables the open transaction wrote
+	inBlock         bool        // inside BEGIN ... COMMIT on the warehouse
 	// lazyBegin holds a BEGIN answered by the proxy and not yet sent: the
 	// transaction has only read from the cache so far.
 	lazyBegin string
-	inBlock         bool        // inside BEGIN ... COMMIT on the warehouse
 
 	stmts   map[string]*stmt // the client's prepared statements, by its names
 	portals map[string]*stmt // open portals, by name
