@@ -299,3 +299,53 @@ func TestReadOnlyTransactionsAreAnsweredFromCache(t *testing.T) {
 		t.Fatalf("a REPEATABLE READ transaction was answered from the cache (%d executions, want %d)", n, before+1)
 	}
 }
+
+func TestExtendedProtocolRepeatsRunOnce(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, `create table m (k int, v numeric, ts timestamptz); insert into m select g, g * 1.5, timestamptz '2026-01-01' + g * interval '1 hour' from generate_series(1, 100) g`)
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec}
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			c := e.connect(t)
+			direct := e.PG.Connect(t, e.Database)
+			ctx := ctxT(t)
+			q := fmt.Sprintf(`select k, v, ts from m where k > $1 and k < %d order by k`, 50+int(mode))
+			var want [][]any
+			rows, err := direct.Query(ctx, q, mode, 40)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				v, _ := rows.Values()
+				want = append(want, v)
+			}
+			rows.Close()
+			before := e.PG.Calls(t, e.Database, q[:30]+"%")
+			for i := 0; i < 30; i++ {
+				rows, err := c.Query(ctx, q, mode, 40)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got [][]any
+				for rows.Next() {
+					v, _ := rows.Values()
+					got = append(got, v)
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) || len(got) != 9+int(mode) {
+					t.Fatalf("repeat %d: got %v, want %v", i, got, want)
+				}
+			}
+			if n := e.PG.Calls(t, e.Database, q[:30]+"%") - before; n != 1 {
+				t.Fatalf("30 repeats ran %d times on the warehouse, want 1", n)
+			}
+			// Other parameter values are other answers.
+			var k int
+			if err := c.QueryRow(ctx, q, mode, 48).Scan(&k, new(any), new(any)); err != nil || k != 49 {
+				t.Fatalf("another parameter: got %d %v, want 49", k, err)
+			}
+		})
+	}
+}

@@ -99,32 +99,8 @@ func (c *conn) keySettings() []fingerprint.Setting {
 // cachedQuery answers a simple query through the cache. It returns false
 // when the answer is too large to cache: the caller relays it instead.
 func (c *conn) cachedQuery(sql string, a *fingerprint.Analysis, r Rule) (bool, error) {
-	req := cache.Request{
-		Key:          c.cacheKey(a, r),
-		TTL:          r.TTL,
-		StaleTTL:     r.StaleTTL,
-		StaleIfError: r.StaleIfError,
-		Tables:       bareNames(a.ReadTables),
-		Labels:       labelsOf(a),
-	}
-	maxBytes := r.MaxEntryBytes
-	login := executor.Login(c.login)
-	settings := c.settings
-	fill := cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
-		if r.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, r.Timeout)
-			defer cancel()
-		}
-		res, err := c.backend.Pool.Execute(ctx, &executor.Request{Login: login, SQL: sql, Settings: settings, MaxBytes: maxBytes})
-		if errors.Is(err, executor.ErrTooLarge) {
-			return nil, cache.ErrTooLarge
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &cache.Entry{Payload: res.Wire, Rows: res.Rows}, nil
-	})
+	req := c.cacheRequest(c.cacheKey(a, r), a, r)
+	fill := c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.settings, MaxBytes: r.MaxEntryBytes}, r)
 	res, err := c.srv.cfg.Cache.Get(context.Background(), req, fill)
 	if errors.Is(err, cache.ErrTooLarge) {
 		return false, nil

@@ -52,6 +52,8 @@ type conn struct {
 	// lazyBegin holds a BEGIN answered by the proxy and not yet sent: the
 	// transaction has only read from the cache so far.
 	lazyBegin string
+	held      *held // an extended batch held back for the cache
+	replaying bool  // releasing held messages: do not hold them again
 
 	stmts   map[string]*stmt // the client's prepared statements, by its names
 	portals map[string]*stmt // open portals, by name
@@ -210,6 +212,11 @@ func (c *conn) idle() bool {
 func (c *conn) handle(typ byte, msg []byte) error {
 	if c.skipping && typ != 'S' && typ != 'X' {
 		return nil
+	}
+	if c.held != nil || typ == 'P' || typ == 'B' {
+		if done, err := c.hold(typ, msg); done || err != nil {
+			return err
+		}
 	}
 	switch typ {
 	case 'Q':

@@ -78,7 +78,7 @@ func (c *Conn) run(req *executor.Request) (*executor.Result, error) {
 	res := &executor.Result{}
 	err := c.readUntilReady(func(typ byte, msg []byte) error {
 		switch typ {
-		case 'T', 'D', 'C':
+		case 'T', 'n', 'D', 'C':
 			if req.MaxBytes > 0 && len(res.Wire)+len(msg) > req.MaxBytes {
 				res.Wire = nil
 				return executor.ErrTooLarge

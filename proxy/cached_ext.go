@@ -1,0 +1,242 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+
+	"github.com/sqlcached/sqlcached/cache"
+	"github.com/sqlcached/sqlcached/executor"
+	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+)
+
+// The cached read path of the extended protocol. A session without a
+// warehouse connection holds back a batch that may be answered from the
+// cache — [Parse] Bind [Describe portal] Execute Sync — instead of
+// attaching at its first message. At Sync, a cacheable statement is
+// answered from the cache: ParseComplete, BindComplete, the stored
+// RowDescription (when described), DataRows, CommandComplete and
+// ReadyForQuery. Anything else, at any point (another message, a statement
+// that is not cacheable, a fill that fails), releases the held messages to
+// the warehouse in order, as if they had never been held.
+
+// held is a batch held back for the cache.
+type held struct {
+	msgs [][]byte // copies of the client's messages, in order
+
+	parse     *stmt // the batch's Parse, if any
+	parseName string
+	st        *stmt // the statement bound
+	portal    string
+
+	paramFormats  []int16
+	params        [][]byte
+	resultFormats []int16
+
+	bound, described, executed bool
+}
+
+// holdable reports whether a new batch may be held.
+func (c *conn) holdable() bool {
+	return c.srv.cfg.Cache != nil && c.srv.cfg.Rules != nil && !c.replaying && c.sc == nil &&
+		c.pinned == "" && (c.txStatus == 'I' || c.lazyBegin != "")
+}
+
+// hold takes an extended-protocol message into the held batch. It returns
+// true when the message was taken (or answered the batch); false when the
+// caller must handle it the usual way (held messages, if any, have been
+// released to the warehouse by then).
+func (c *conn) hold(typ byte, msg []byte) (bool, error) {
+	if c.held == nil {
+		if (typ != 'P' && typ != 'B') || !c.holdable() {
+			return false, nil
+		}
+		c.held = &held{}
+	}
+	h := c.held
+	if typ == 'X' {
+		c.held = nil // the client leaves: nothing was sent for the batch
+		return false, nil
+	}
+	cp := append([]byte(nil), msg...)
+	var ok bool
+	switch typ {
+	case 'P':
+		ok = len(h.msgs) == 0 && c.holdParse(h, cp)
+	case 'B':
+		ok = !h.bound && c.holdBind(h, cp)
+	case 'D':
+		s := pgwire.NewScanner(pgwire.Body(cp))
+		what, name := s.Byte(), s.CString()
+		ok = s.Err == nil && h.bound && !h.executed && !h.described && what == 'P' && string(name) == h.portal
+		h.described = ok
+	case 'E':
+		s := pgwire.NewScanner(pgwire.Body(cp))
+		name, maxRows := s.CString(), s.Int32()
+		ok = s.Err == nil && h.bound && !h.executed && string(name) == h.portal && maxRows == 0
+		h.executed = ok
+	case 'S':
+		if h.executed {
+			return c.serveHeld(h)
+		}
+	}
+	if !ok {
+		return false, c.releaseHeld()
+	}
+	h.msgs = append(h.msgs, cp)
+	return true, nil
+}
+
+func (c *conn) holdParse(h *held, msg []byte) bool {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	name := s.CString()
+	query := s.CString()
+	n := s.Int16()
+	oids := s.Next(4 * int(n))
+	if s.Err != nil || n < 0 || (len(name) > 0 && c.stmts[string(name)] != nil) {
+		return false
+	}
+	st := &stmt{query: string(query), oids: oids, id: statementID(query, oids)}
+	st.analysis = c.srv.cfg.Analyzer.Analyze(st.query)
+	if !st.analysis.Cacheable {
+		return false
+	}
+	h.parse, h.parseName = st, string(name)
+	return true
+}
+
+func (c *conn) holdBind(h *held, msg []byte) bool {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	portal := s.CString()
+	name := string(s.CString())
+	st := c.stmts[name]
+	if h.parse != nil && h.parseName == name {
+		st = h.parse
+	}
+	if st == nil || st.analysis == nil || !st.analysis.Cacheable {
+		return false
+	}
+	nf := s.Int16()
+	for i := 0; i < int(nf) && s.Err == nil; i++ {
+		h.paramFormats = append(h.paramFormats, s.Int16())
+	}
+	np := s.Int16()
+	for i := 0; i < int(np) && s.Err == nil; i++ {
+		l := s.Int32()
+		if l < 0 {
+			h.params = append(h.params, nil)
+			continue
+		}
+		h.params = append(h.params, s.Next(int(l)))
+	}
+	nr := s.Int16()
+	for i := 0; i < int(nr) && s.Err == nil; i++ {
+		h.resultFormats = append(h.resultFormats, s.Int16())
+	}
+	if s.Err != nil || nf < 0 || np < 0 || nr < 0 {
+		return false
+	}
+	h.st, h.portal, h.bound = st, string(portal), true
+	return true
+}
+
+// releaseHeld sends the held messages to the warehouse the usual way.
+func (c *conn) releaseHeld() error {
+	h := c.held
+	c.held = nil
+	if h == nil {
+		return nil
+	}
+	c.replaying = true
+	defer func() { c.replaying = false }()
+	for _, m := range h.msgs {
+		if err := c.handle(m[0], m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serveHeld answers a held batch at its Sync from the cache, or releases
+// it when it cannot.
+func (c *conn) serveHeld(h *held) (bool, error) {
+	a := h.st.analysis
+	r := c.srv.cfg.Rules(RuleInput{Analysis: a, User: c.user, Database: c.database, ApplicationName: c.applicationName()})
+	if !r.Cache || r.TTL <= 0 || len(a.Statements) != 1 {
+		return false, c.releaseHeld()
+	}
+	oids := make([]uint32, len(h.st.oids)/4)
+	for i := range oids {
+		oids[i] = binary.BigEndian.Uint32(h.st.oids[4*i:])
+	}
+	in := fingerprint.KeyInput{
+		Backend: c.backend.Name, Database: c.login.Database, User: c.user, Shared: r.Shared && !a.PerUser,
+		Normalized: a.Normalized, ParamOIDs: oids, ParamFormats: h.paramFormats, Params: h.params,
+		ResultFormats: h.resultFormats, Settings: c.keySettings(),
+	}
+	ereq := &executor.Request{
+		Login: executor.Login(c.login), SQL: h.st.query, ParamOIDs: oids, ParamFormats: h.paramFormats,
+		Params: h.params, ResultFormats: h.resultFormats, Settings: c.settings, MaxBytes: r.MaxEntryBytes,
+	}
+	res, err := c.srv.cfg.Cache.Get(context.Background(), c.cacheRequest(cache.Key(fingerprint.KeyOf(in)), a, r), c.filler(ereq, r))
+	if err != nil {
+		// Too large, or failing: the warehouse answers, errors and all.
+		return false, c.releaseHeld()
+	}
+	c.held = nil
+	if h.parse != nil {
+		if c.stmts == nil {
+			c.stmts = map[string]*stmt{}
+		}
+		h.parse.oids = append([]byte(nil), h.parse.oids...)
+		c.stmts[h.parseName] = h.parse
+	}
+	var b pgwire.Builder
+	if res.Status == cache.StaleIfError {
+		b.B = append(b.B, staleNotice(res)...)
+	}
+	if h.parse != nil {
+		b.B = append(b.B, parseComplete...)
+	}
+	b.B = append(b.B, bindComplete...)
+	payload := res.Entry.Payload
+	if !h.described && len(payload) > 5 && (payload[0] == 'T' || payload[0] == 'n') {
+		payload = payload[1+int(binary.BigEndian.Uint32(payload[1:5])):]
+	}
+	b.B = append(b.B, payload...)
+	b.Begin('Z')
+	b.Byte(c.txStatus)
+	b.Finish()
+	return true, c.writeClient(b.B, true)
+}
+
+var bindComplete = []byte{'2', 0, 0, 0, 4}
+
+// cacheRequest is the cache's view of a statement.
+func (c *conn) cacheRequest(key cache.Key, a *fingerprint.Analysis, r Rule) cache.Request {
+	return cache.Request{
+		Key: key, TTL: r.TTL, StaleTTL: r.StaleTTL, StaleIfError: r.StaleIfError,
+		Tables: bareNames(a.ReadTables), Labels: labelsOf(a),
+	}
+}
+
+// filler runs req on the backend under the rule's timeout, for the cache.
+func (c *conn) filler(req *executor.Request, r Rule) cache.Filler {
+	pool := c.backend.Pool
+	return cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
+		if r.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, r.Timeout)
+			defer cancel()
+		}
+		res, err := pool.Execute(ctx, req)
+		if errors.Is(err, executor.ErrTooLarge) {
+			return nil, cache.ErrTooLarge
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &cache.Entry{Payload: res.Wire, Rows: res.Rows}, nil
+	})
+}
