@@ -94,7 +94,9 @@ func runPsql(t *testing.T, conninfo string, sql string, extraEnv ...string) psql
 }
 
 func (e *env) conninfo(user, password, database, sslmode string) string {
-	q := func(s string) string { return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'" }
+	q := func(s string) string {
+		return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
+	}
 	return fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s dbname=%s sslmode=%s", e.Port, q(user), q(password), q(database), sslmode)
 }
 
