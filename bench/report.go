@@ -1,0 +1,213 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Stat sums up one contender's runs of one cell: medians over the rounds
+// that completed.
+type Stat struct {
+	TPS, Avg, P50, P99 float64
+	OK, Runs           int
+	Unsupported        bool
+	Err                string // the first error, if any run failed
+}
+
+// Stat sums up contender's runs of cell.
+func (r *PassthroughResult) Stat(cell Cell, contender string) Stat {
+	var s Stat
+	var tps, avg, p50, p99 []float64
+	for _, x := range r.Runs[cell][contender] {
+		s.Runs++
+		if x.Err != nil {
+			s.Unsupported = s.Unsupported || x.Unsupported
+			if s.Err == "" {
+				s.Err = x.Err.Error()
+			}
+			continue
+		}
+		s.OK++
+		tps, avg = append(tps, x.TPS), append(avg, x.Avg)
+		p50, p99 = append(p50, x.P50), append(p99, x.P99)
+	}
+	s.TPS, s.Avg, s.P50, s.P99 = Median(tps), Median(avg), Median(p50), Median(p99)
+	return s
+}
+
+// PgbouncerBaseline returns the pgbouncer figures sqlcached's cell is
+// compared with, and the mode they were measured in. When pgbouncer could
+// not run the cell's mode (-M prepared in transaction mode), it is its
+// extended-protocol figure of the same workload and clients if there is
+// one, else its simple-protocol figure.
+func (r *PassthroughResult) PgbouncerBaseline(cell Cell) (Stat, string) {
+	s := r.Stat(cell, PgBouncer)
+	if s.OK > 0 || !s.Unsupported {
+		return s, cell.Mode
+	}
+	for _, m := range []string{"extended", "simple"} {
+		alt := Cell{cell.Workload, cell.Clients, m}
+		if _, ok := r.Runs[alt]; !ok {
+			continue
+		}
+		if a := r.Stat(alt, PgBouncer); a.OK > 0 {
+			return a, m
+		}
+	}
+	return s, cell.Mode
+}
+
+// Ratio is sqlcached's median TPS over the baseline's, NaN when either is
+// missing.
+func Ratio(sqlcached, baseline Stat) float64 {
+	if sqlcached.OK == 0 || baseline.OK == 0 || baseline.TPS == 0 {
+		return math.NaN()
+	}
+	return sqlcached.TPS / baseline.TPS
+}
+
+// Markdown renders the comparison: a header, the table of medians and
+// ratios, notes, and every round's TPS.
+func (r *PassthroughResult) Markdown(command string) string {
+	c := r.Config
+	var b strings.Builder
+	if command != "" {
+		fmt.Fprintf(&b, "```\n%s\n```\n\n", command)
+	}
+	fmt.Fprintf(&b, "pgbench -T %d -j %d, %d rounds with the contenders interleaved (%s, order rotated each round), scale %d, pool size %d, warm-up %d s per contender.\n",
+		c.Seconds, c.Jobs, c.Rounds, strings.Join(c.Contenders, ", "), c.Scale, c.PoolSize, c.Warmup)
+	var vs []string
+	for _, k := range sortedKeys(r.Versions) {
+		vs = append(vs, fmt.Sprintf("%s: %s", k, r.Versions[k]))
+	}
+	fmt.Fprintf(&b, "Versions: %s.\n", strings.Join(vs, "; "))
+	fmt.Fprintf(&b, "Load average (1, 5, 15 min) at the start: %s; at the end: %s; took %s.\n\n", r.LoadBefore, r.LoadAfter, r.Elapsed.Round(1e9))
+
+	hasSC := contains(c.Contenders, SqlCached)
+	header := []string{"workload", "clients", "mode"}
+	align := []string{"---", "---:", "---"}
+	for _, ct := range c.Contenders {
+		header = append(header, ct+" TPS", ct+" avg / p50 / p99 ms")
+		align = append(align, "---:", "---:")
+	}
+	if hasSC && contains(c.Contenders, PgBouncer) {
+		header, align = append(header, "sqlcached / pgbouncer"), append(align, "---:")
+	}
+	if hasSC && contains(c.Contenders, Direct) {
+		header, align = append(header, "sqlcached / direct"), append(align, "---:")
+	}
+	row := func(cells []string) { fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | ")) }
+	row(header)
+	row(align)
+	var notes []string
+	note := func(s string) {
+		if !contains(notes, s) {
+			notes = append(notes, s)
+		}
+	}
+	for _, cell := range r.Cells {
+		cols := []string{cell.Workload, fmt.Sprint(cell.Clients), cell.Mode}
+		for _, ct := range c.Contenders {
+			s := r.Stat(cell, ct)
+			switch {
+			case s.Unsupported && s.OK == 0:
+				cols = append(cols, "unsupported", "")
+				note(fmt.Sprintf("%s cannot run -M %s: %s", ct, cell.Mode, s.Err))
+			case s.OK == 0:
+				cols = append(cols, "error", "")
+				note(fmt.Sprintf("%s %s: %s", ct, cell, s.Err))
+			default:
+				t := fmt.Sprintf("%.0f", s.TPS)
+				if s.OK < s.Runs {
+					t += fmt.Sprintf(" (%d of %d runs)", s.OK, s.Runs)
+					note(fmt.Sprintf("%s %s failed in some rounds: %s", ct, cell, s.Err))
+				}
+				cols = append(cols, t, fmt.Sprintf("%.2f / %.2f / %.2f", s.Avg, s.P50, s.P99))
+			}
+		}
+		if hasSC {
+			scs := r.Stat(cell, SqlCached)
+			if contains(c.Contenders, PgBouncer) {
+				base, mode := r.PgbouncerBaseline(cell)
+				v := fmtRatio(Ratio(scs, base))
+				if mode != cell.Mode && v != "–" {
+					v += fmt.Sprintf(" (vs %s)", mode)
+					note(fmt.Sprintf("(vs %s): pgbouncer could not run -M %s, so sqlcached's -M %s figure is compared with pgbouncer's -M %s figure for the same workload and clients", mode, cell.Mode, cell.Mode, mode))
+				}
+				cols = append(cols, v)
+			}
+			if contains(c.Contenders, Direct) {
+				cols = append(cols, fmtRatio(Ratio(scs, r.Stat(cell, Direct))))
+			}
+		}
+		row(cols)
+	}
+	b.WriteString("\nTPS are medians over the rounds of pgbench's figure excluding connection time; avg is pgbench's average latency (duration × clients / transactions); p50 and p99 are medians over the rounds of each run's percentiles of the per-transaction latencies pgbench logs (-l), in which pgbench's lazy clock reads log a transaction whose answer was already waiting as taking about 0 ms, so the p50 of the fastest endpoint reads low on a busy machine; ratios are of median TPS.\n")
+	for _, n := range notes {
+		fmt.Fprintf(&b, "\n- %s", n)
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+	}
+	if r.ProfileResult != nil {
+		fmt.Fprintf(&b, "\nCPU profile of sqlcached during one more run of %s (%.0f TPS while profiled): %s\n", c.ProfileCell, r.ProfileResult.TPS, c.Profile)
+	}
+
+	b.WriteString("\nTPS of every round:\n\n")
+	row(append([]string{"workload", "clients", "mode"}, c.Contenders...))
+	row(append([]string{"---", "---:", "---"}, repeat("---", len(c.Contenders))...))
+	for _, cell := range r.Cells {
+		cols := []string{cell.Workload, fmt.Sprint(cell.Clients), cell.Mode}
+		for _, ct := range c.Contenders {
+			var xs []string
+			for _, x := range r.Runs[cell][ct] {
+				switch {
+				case x.Unsupported:
+					xs = append(xs, "unsupported")
+				case x.Err != nil:
+					xs = append(xs, "error")
+				default:
+					xs = append(xs, fmt.Sprintf("%.0f", x.TPS))
+				}
+			}
+			cols = append(cols, strings.Join(xs, ", "))
+		}
+		row(cols)
+	}
+	return b.String()
+}
+
+func fmtRatio(x float64) string {
+	if math.IsNaN(x) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", x)
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
