@@ -349,3 +349,37 @@ func TestExtendedProtocolRepeatsRunOnce(t *testing.T) {
 		})
 	}
 }
+
+func TestDDLThroughProxyRefreshesCatalogAnswers(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	c := e.connect(t)
+	ctx := ctxT(t)
+	tables := func() int {
+		var n int
+		if err := c.QueryRow(ctx, `select count(*) from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r'`, pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := tables()
+	if _, err := c.Exec(ctx, `create table fresh (id int)`); err != nil {
+		t.Fatal(err)
+	}
+	if got := tables(); got != before+1 {
+		t.Fatalf("after CREATE TABLE: %d tables, want %d", got, before+1)
+	}
+	// A function created through the proxy is known to be volatile at once.
+	if _, err := c.Exec(ctx, `create function roll() returns float8 volatile language sql as 'select random()'`); err != nil {
+		t.Fatal(err)
+	}
+	var a, b float64
+	if err := c.QueryRow(ctx, `select roll()`, pgx.QueryExecModeSimpleProtocol).Scan(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRow(ctx, `select roll()`, pgx.QueryExecModeSimpleProtocol).Scan(&b); err != nil {
+		t.Fatal(err)
+	}
+	if a == b {
+		t.Fatalf("a volatile function's answer was cached: %v twice", a)
+	}
+}

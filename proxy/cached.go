@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -178,7 +179,50 @@ func (c *conn) invalidateWrites() {
 	if err := c.srv.cfg.Cache.InvalidateTables(ctx, bareNames(c.pendingWrites)...); err != nil {
 		c.srv.log.Warn("invalidation did not reach every cache tier", "err", err)
 	}
+	if slices.Contains(c.pendingWrites, catalogTable) {
+		// DDL may have created or changed functions.
+		c.srv.loadVolatility(ctx, c, true)
+	}
 	c.pendingWrites = nil
+}
+
+// catalogTable is the name under which answers that read the system
+// catalogs are indexed, and which DDL invalidates: after CREATE TABLE
+// through the proxy, \dt shows the new table at once.
+const catalogTable = "pg_catalog"
+
+// readsCatalog reports whether an analysis reads system catalogs.
+func readsCatalog(a *fingerprint.Analysis) bool {
+	for _, t := range a.ReadTables {
+		if strings.HasPrefix(t, "pg_catalog.") || strings.HasPrefix(t, "information_schema.") || strings.HasPrefix(t, "pg_") {
+			return true
+		}
+	}
+	return false
+}
+
+// loadVolatility reads function volatility from the session's warehouse
+// into the analyzer, once, or again when force is set (after DDL).
+func (s *Server) loadVolatility(ctx context.Context, c *conn, force bool) {
+	if s.cfg.Cache == nil {
+		return
+	}
+	s.volMu.Lock()
+	defer s.volMu.Unlock()
+	if s.volLoaded && !force {
+		return
+	}
+	m, err := c.backend.Pool.Volatility(ctx, executor.Login(c.login))
+	if err != nil {
+		s.log.Warn("reading function volatility from the warehouse failed; using the built-in list", "err", err)
+		return
+	}
+	vm := make(fingerprint.VolatilityMap, len(m))
+	for k, v := range m {
+		vm[k] = fingerprint.Volatility(v)
+	}
+	s.cfg.Analyzer.SetVolatility(vm)
+	s.volLoaded = true
 }
 
 // Transactions that only read. Drivers such as psycopg2 wrap every SELECT

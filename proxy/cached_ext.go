@@ -215,9 +215,13 @@ var bindComplete = []byte{'2', 0, 0, 0, 4}
 
 // cacheRequest is the cache's view of a statement.
 func (c *conn) cacheRequest(key cache.Key, a *fingerprint.Analysis, r Rule) cache.Request {
+	tables := bareNames(a.ReadTables)
+	if readsCatalog(a) {
+		tables = append(tables, catalogTable)
+	}
 	return cache.Request{
 		Key: key, TTL: r.TTL, StaleTTL: r.StaleTTL, StaleIfError: r.StaleIfError,
-		Tables: bareNames(a.ReadTables), Labels: labelsOf(a),
+		Tables: tables, Labels: labelsOf(a),
 	}
 }
 

@@ -297,6 +297,9 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 	if st != nil && len(st.WriteTables) > 0 {
 		c.pendingWrites = append(c.pendingWrites, st.WriteTables...)
 	}
+	if st != nil && (st.Kind == fingerprint.KindDDL || st.Kind == fingerprint.KindUnknown) {
+		c.pendingWrites = append(c.pendingWrites, catalogTable)
+	}
 	switch {
 	case tag == "BEGIN" || tag == "START TRANSACTION":
 		c.inBlock = true

@@ -86,6 +86,9 @@ type Server struct {
 	closing   bool
 	idleDone  chan struct{} // closed when the last session ends during shutdown
 
+	volMu     sync.Mutex // protects volLoaded
+	volLoaded bool       // the analyzer has the warehouse's volatility
+
 	shuttingDown atomic.Bool
 	wg           sync.WaitGroup // session goroutines
 }

@@ -69,7 +69,13 @@ func (c *conn) startup() error {
 	}
 	c.registered = true
 	_ = c.nc.SetDeadline(time.Time{})
-	return c.greet()
+	if err := c.greet(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.srv.loadVolatility(ctx, c, false)
+	return nil
 }
 
 // readStartup reads startup-phase packets until a StartupMessage, and

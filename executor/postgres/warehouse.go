@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"time"
@@ -245,4 +246,40 @@ func QuoteName(s string) string {
 		return s
 	}
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// volatilitySQL reads every function's volatility, the most volatile of
+// its overloads.
+const volatilitySQL = `select n.nspname, p.proname, max(p.provolatile::text)
+from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+group by 1, 2`
+
+// Volatility reads function volatility from the warehouse catalog
+// (pg_proc.provolatile: 'i', 's' or 'v'), keyed "schema.name" and, for
+// calls that name no schema, "name" with the most volatile of all schemas.
+func (p *Pool) Volatility(ctx context.Context, login executor.Login) (map[string]byte, error) {
+	res, err := p.Execute(ctx, &executor.Request{Login: login, SQL: volatilitySQL})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]byte, 2*res.Rows)
+	for wire := res.Wire; len(wire) > 5; {
+		n := 1 + int(binary.BigEndian.Uint32(wire[1:5]))
+		if wire[0] == 'D' {
+			s := pgwire.NewScanner(wire[5:n])
+			if s.Int16() == 3 {
+				schema := s.Next(int(s.Int32()))
+				name := s.Next(int(s.Int32()))
+				v := s.Next(int(s.Int32()))
+				if s.Err == nil && len(v) == 1 {
+					out[string(schema)+"."+string(name)] = v[0]
+					if v[0] > out[string(name)] {
+						out[string(name)] = v[0]
+					}
+				}
+			}
+		}
+		wire = wire[n:]
+	}
+	return out, nil
 }

@@ -150,3 +150,16 @@ func TestExecuteTimeoutCancelsOnWarehouse(t *testing.T) {
 		t.Fatalf("pool unusable after a cancel: %v", err)
 	}
 }
+
+func TestVolatilityFromCatalog(t *testing.T) {
+	p, login := newPool(t)
+	m, err := p.Volatility(context.Background(), login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]byte{"random": 'v', "now": 's', "lower": 'i', "pg_catalog.nextval": 'v', "date_trunc": 's'} {
+		if got := m[name]; got != want {
+			t.Errorf("%s: got %q, want %q", name, got, want)
+		}
+	}
+}
