@@ -81,7 +81,8 @@ type Server struct {
 
 	mu        sync.Mutex // protects the fields below
 	listeners map[net.Listener]struct{}
-	sessions  map[uint32]*conn // by the process ID given to the client
+	sessions  map[uint32]*conn   // by the process ID given to the client
+	starting  map[*conn]net.Conn // connections before their session is registered, with their sockets
 	nclients  int
 	closing   bool
 	idleDone  chan struct{} // closed when the last session ends during shutdown
@@ -123,7 +124,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log, listeners: map[net.Listener]struct{}{}, sessions: map[uint32]*conn{}}, nil
+	return &Server{cfg: cfg, log: log, listeners: map[net.Listener]struct{}{}, sessions: map[uint32]*conn{}, starting: map[*conn]net.Conn{}}, nil
 }
 
 // Serve accepts connections on l until Shutdown or Close, and returns
@@ -174,6 +175,21 @@ func (s *Server) handle(nc net.Conn) {
 		r:   pgwire.NewReader(nc, 16<<10, pgwire.MaxStartupBytes),
 		w:   bufio.NewWriterSize(nc, 16<<10),
 	}
+	// Until it is registered, the connection is only known here: Shutdown
+	// and Close must be able to end it.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	s.starting[c] = nc
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.starting, c)
+		s.mu.Unlock()
+	}()
 	c.serve()
 }
 
@@ -198,6 +214,7 @@ func (s *Server) register(c *conn) error {
 		}
 	}
 	s.sessions[c.pid] = c
+	delete(s.starting, c)
 	s.nclients++
 	return nil
 }
@@ -255,6 +272,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.sessions {
 		sessions = append(sessions, c)
 	}
+	s.closeStarting()
 	s.mu.Unlock()
 	// Wake every session blocked reading its client: an idle one ends
 	// itself, a busy one goes on until its transaction ends.
@@ -286,12 +304,21 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// closeStarting closes the connections still in their startup phase: a
+// server going away has no session to give them. s.mu is held.
+func (s *Server) closeStarting() {
+	for _, nc := range s.starting {
+		_ = nc.Close()
+	}
+}
+
 func (s *Server) closeAll() {
 	s.mu.Lock()
 	sessions := make([]*conn, 0, len(s.sessions))
 	for _, c := range s.sessions {
 		sessions = append(sessions, c)
 	}
+	s.closeStarting()
 	s.mu.Unlock()
 	for _, c := range sessions {
 		c.abort()
