@@ -38,6 +38,7 @@ type Reader struct {
 	max  int
 	buf  []byte
 	have int // bytes of a large message read into buf so far
+	want int // the large message's length
 }
 
 // NewReader returns a Reader over r with a read buffer of size bytes that
@@ -57,7 +58,7 @@ func (r *Reader) SetMax(max int) { r.max = max }
 // length and body); it is only valid until the next call to Next.
 func (r *Reader) Next() (typ byte, msg []byte, err error) {
 	if r.have > 0 {
-		return r.readLarge(len(r.buf))
+		return r.readLarge(r.want)
 	}
 	hdr, err := r.r.Peek(5)
 	if err != nil {
@@ -91,15 +92,18 @@ func (r *Reader) Next() (typ byte, msg []byte, err error) {
 
 // readLarge reads a message longer than the read buffer into r.buf. A
 // read error (a deadline) leaves what was read in place, so the next call
-// to Next resumes the same message.
+// to Next resumes the same message. The buffer grows with what arrives,
+// not with the length declared: a peer that declares a large message and
+// sends little of it costs little.
 func (r *Reader) readLarge(total int) (byte, []byte, error) {
 	if r.have == 0 {
-		if cap(r.buf) < total {
-			r.buf = make([]byte, total)
-		}
-		r.buf = r.buf[:total]
+		r.want = total
+		r.buf = r.buf[:0]
 	}
 	for r.have < total {
+		if r.have == len(r.buf) {
+			r.grow(total)
+		}
 		n, err := r.r.Read(r.buf[r.have:])
 		r.have += n
 		if err != nil && r.have < total {
@@ -108,6 +112,19 @@ func (r *Reader) readLarge(total int) (byte, []byte, error) {
 	}
 	r.have = 0
 	return r.buf[0], r.buf, nil
+}
+
+// grow makes room in r.buf for more of a message of total bytes, at
+// least doubling what is there.
+func (r *Reader) grow(total int) {
+	n := min(total, max(2*len(r.buf), 2*r.r.Size()))
+	if n <= cap(r.buf) {
+		r.buf = r.buf[:n]
+		return
+	}
+	b := make([]byte, n)
+	copy(b, r.buf[:r.have])
+	r.buf = b
 }
 
 // Probe reports the first error a read would meet now, without
