@@ -220,6 +220,9 @@ func (p *Pool) Release(c *Conn) {
 		return
 	}
 	c.lastUsed = time.Now()
+	// A deadline its last user left (the relay watches its client with
+	// one) would cut the next user's reads short.
+	_ = c.netConn.SetDeadline(time.Time{})
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
