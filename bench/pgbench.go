@@ -116,7 +116,7 @@ func (p Pgbench) Run(ctx context.Context) (Result, error) {
 	r.TPS, r.Transactions, r.Failed, r.Avg = s.TPS, s.Transactions, s.Failed, s.Avg
 	switch {
 	case runErr != nil:
-		r.Err = fmt.Errorf("pgbench: %s", firstError(out))
+		r.Err = errors.New(firstError(out))
 	case perr != nil:
 		r.Err = perr
 	case r.Failed > 0:

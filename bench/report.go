@@ -155,9 +155,17 @@ func (r *PassthroughResult) Markdown(command string) string {
 		fmt.Fprintf(&b, "\nCPU profile of sqlcached during one more run of %s (%.0f TPS while profiled): %s\n", c.ProfileCell, r.ProfileResult.TPS, c.Profile)
 	}
 
-	b.WriteString("\nTPS of every round:\n\n")
-	row(append([]string{"workload", "clients", "mode"}, c.Contenders...))
-	row(append([]string{"---", "---:", "---"}, repeat("---", len(c.Contenders))...))
+	paired := hasSC && contains(c.Contenders, PgBouncer)
+	b.WriteString("\nTPS of every round")
+	hdr := append([]string{"workload", "clients", "mode"}, c.Contenders...)
+	aln := append([]string{"---", "---:", "---"}, repeat("---", len(c.Contenders))...)
+	if paired {
+		b.WriteString(", and sqlcached / pgbouncer within each round (against the same baseline as above)")
+		hdr, aln = append(hdr, "sqlcached / pgbouncer by round"), append(aln, "---")
+	}
+	b.WriteString(":\n\n")
+	row(hdr)
+	row(aln)
 	for _, cell := range r.Cells {
 		cols := []string{cell.Workload, fmt.Sprint(cell.Clients), cell.Mode}
 		for _, ct := range c.Contenders {
@@ -173,6 +181,9 @@ func (r *PassthroughResult) Markdown(command string) string {
 				}
 			}
 			cols = append(cols, strings.Join(xs, ", "))
+		}
+		if paired {
+			cols = append(cols, strings.Join(r.roundRatios(cell), ", "))
 		}
 		row(cols)
 	}
@@ -210,4 +221,20 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// roundRatios are sqlcached's TPS over pgbouncer's baseline (see
+// PgbouncerBaseline) round by round.
+func (r *PassthroughResult) roundRatios(cell Cell) []string {
+	_, mode := r.PgbouncerBaseline(cell)
+	base := r.Runs[Cell{cell.Workload, cell.Clients, mode}][PgBouncer]
+	var out []string
+	for i, x := range r.Runs[cell][SqlCached] {
+		if i >= len(base) || x.Err != nil || base[i].Err != nil || base[i].TPS == 0 {
+			out = append(out, "–")
+			continue
+		}
+		out = append(out, fmt.Sprintf("%.2f", x.TPS/base[i].TPS))
+	}
+	return out
 }
