@@ -383,3 +383,40 @@ func TestDDLThroughProxyRefreshesCatalogAnswers(t *testing.T) {
 		t.Fatalf("a volatile function's answer was cached: %v twice", a)
 	}
 }
+
+func TestExtendedReadOnlyTransactionsAreAnsweredFromCache(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, `create table kpi2 (v int); insert into kpi2 values (5)`)
+	c := e.connect(t)
+	ctx := ctxT(t)
+	for i := 0; i < 10; i++ {
+		// As JDBC with autocommit off sends it: BEGIN in front of the
+		// query in one batch, COMMIT alone later.
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		b.Queue("select v from kpi2 where v > $1", 0)
+		br := c.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			t.Fatal(err)
+		}
+		var v int
+		if err := br.QueryRow().Scan(&v); err != nil || v != 5 {
+			t.Fatalf("got %d %v", v, err)
+		}
+		if err := br.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st := c.PgConn().TxStatus(); st != 'T' {
+			t.Fatalf("status %q, want T", st)
+		}
+		if _, err := c.Exec(ctx, "COMMIT", pgx.QueryExecModeExec); err != nil {
+			t.Fatal(err)
+		}
+		if st := c.PgConn().TxStatus(); st != 'I' {
+			t.Fatalf("status after COMMIT %q, want I", st)
+		}
+	}
+	if n := e.PG.Calls(t, e.Database, "select v from kpi2%"); n != 1 {
+		t.Fatalf("10 transactions ran the query %d times, want 1", n)
+	}
+}

@@ -35,6 +35,15 @@ type held struct {
 	resultFormats []int16
 
 	bound, described, executed bool
+
+	// tx is a transaction statement leading the batch: BEGIN (READ
+	// COMMITTED), answered by the proxy and sent to the warehouse only when
+	// needed, as drivers with autocommit off send it in front of each
+	// transaction's first query; or COMMIT or ROLLBACK of such a
+	// transaction.
+	tx                                         *fingerprint.Transaction
+	txQuery                                    string
+	txParsed, txBound, txDescribed, txExecuted bool
 }
 
 // holdable reports whether a new batch may be held.
@@ -61,9 +70,23 @@ func (c *conn) hold(typ byte, msg []byte) (bool, error) {
 	}
 	cp := append([]byte(nil), msg...)
 	var ok bool
+	switch {
+	case h.tx != nil && !h.txExecuted || len(h.msgs) == 0 && c.holdTx(h, typ, cp):
+		if !c.holdTxStep(h, typ, cp) {
+			return false, c.releaseHeld()
+		}
+		h.msgs = append(h.msgs, cp)
+		return true, nil
+	case h.tx != nil && (h.tx.Op != fingerprint.TxBegin || typ == 'S' && h.parse == nil && !h.bound):
+		// COMMIT or ROLLBACK, or BEGIN alone: only Sync may follow.
+		if typ == 'S' {
+			return c.serveTx(h)
+		}
+		return false, c.releaseHeld()
+	}
 	switch typ {
 	case 'P':
-		ok = len(h.msgs) == 0 && c.holdParse(h, cp)
+		ok = h.parse == nil && !h.bound && c.holdParse(h, cp)
 	case 'B':
 		ok = !h.bound && c.holdBind(h, cp)
 	case 'D':
@@ -141,6 +164,110 @@ func (c *conn) holdBind(h *held, msg []byte) bool {
 	return true
 }
 
+// holdTx reports whether a Parse starts a transaction statement the proxy
+// may answer: BEGIN at READ COMMITTED outside a transaction, COMMIT or
+// ROLLBACK of a transaction begun lazily.
+func (c *conn) holdTx(h *held, typ byte, msg []byte) bool {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	var query string
+	switch typ {
+	case 'P':
+		name := s.CString()
+		query = string(s.CString())
+		if s.Err != nil || len(name) != 0 || !mayBeTransactionControl(query) {
+			return false
+		}
+	case 'B':
+		// A statement prepared earlier (pgx prepares BEGIN too).
+		s.CString()
+		st := c.stmts[string(s.CString())]
+		if s.Err != nil || st == nil || !mayBeTransactionControl(st.query) {
+			return false
+		}
+		query = st.query
+		h.txParsed = true
+	default:
+		return false
+	}
+	a := c.srv.cfg.Analyzer.Analyze(query)
+	if len(a.Statements) != 1 || a.Statements[0].Tx == nil {
+		return false
+	}
+	tx := a.Statements[0].Tx
+	switch {
+	case tx.Op == fingerprint.TxBegin && c.txStatus == 'I' && readCommitted(tx.Isolation, c.settings):
+	case (tx.Op == fingerprint.TxCommit || tx.Op == fingerprint.TxRollback) && c.lazyBegin != "" && !tx.Chain:
+	default:
+		return false
+	}
+	h.tx = tx
+	h.txQuery = query
+	return true
+}
+
+// holdTxStep takes the Parse, Bind and Execute of the transaction
+// statement.
+func (c *conn) holdTxStep(h *held, typ byte, msg []byte) bool {
+	s := pgwire.NewScanner(pgwire.Body(msg))
+	switch {
+	case typ == 'P' && !h.txParsed:
+		h.txParsed = true
+		return true
+	case typ == 'B' && h.txParsed && !h.txBound:
+		portal := s.CString()
+		h.txBound = s.Err == nil && len(portal) == 0
+		return h.txBound
+	case typ == 'D' && h.txBound && !h.txDescribed:
+		what, portal := s.Byte(), s.CString()
+		h.txDescribed = s.Err == nil && what == 'P' && len(portal) == 0
+		return h.txDescribed
+	case typ == 'E' && h.txBound && !h.txExecuted:
+		portal := s.CString()
+		h.txExecuted = s.Err == nil && len(portal) == 0
+		return h.txExecuted
+	}
+	return false
+}
+
+// txAnswer is what the warehouse would answer the held transaction
+// statement's Parse, Bind and Execute.
+func txAnswer(b *pgwire.Builder, h *held) {
+	op := h.tx.Op
+	if h.txParsed && len(h.msgs) > 0 && h.msgs[0][0] == 'P' {
+		b.B = append(b.B, parseComplete...)
+	}
+	b.B = append(b.B, bindComplete...)
+	if h.txDescribed {
+		b.B = append(b.B, noData...)
+	}
+	tag := "BEGIN"
+	switch op {
+	case fingerprint.TxCommit:
+		tag = "COMMIT"
+	case fingerprint.TxRollback:
+		tag = "ROLLBACK"
+	}
+	b.Begin('C')
+	b.String(tag)
+	b.Finish()
+}
+
+// serveTx answers a batch of a transaction statement alone: BEGIN, or
+// COMMIT or ROLLBACK of a lazily begun transaction.
+func (c *conn) serveTx(h *held) (bool, error) {
+	c.held = nil
+	c.lazyBegin, c.txStatus = "", 'I'
+	if h.tx.Op == fingerprint.TxBegin {
+		c.lazyBegin, c.txStatus = h.txQuery, 'T'
+	}
+	var b pgwire.Builder
+	txAnswer(&b, h)
+	b.Begin('Z')
+	b.Byte(c.txStatus)
+	b.Finish()
+	return true, c.writeClient(b.B, true)
+}
+
 // releaseHeld sends the held messages to the warehouse the usual way.
 func (c *conn) releaseHeld() error {
 	h := c.held
@@ -185,6 +312,12 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		return false, c.releaseHeld()
 	}
 	c.held = nil
+	var b pgwire.Builder
+	if h.tx != nil {
+		txAnswer(&b, h)
+		c.lazyBegin = h.txQuery
+		c.txStatus = 'T'
+	}
 	if h.parse != nil {
 		if c.stmts == nil {
 			c.stmts = map[string]*stmt{}
@@ -192,7 +325,6 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		h.parse.oids = append([]byte(nil), h.parse.oids...)
 		c.stmts[h.parseName] = h.parse
 	}
-	var b pgwire.Builder
 	if res.Status == cache.StaleIfError {
 		b.B = append(b.B, staleNotice(res)...)
 	}
@@ -211,7 +343,10 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	return true, c.writeClient(b.B, true)
 }
 
-var bindComplete = []byte{'2', 0, 0, 0, 4}
+var (
+	bindComplete = []byte{'2', 0, 0, 0, 4}
+	noData       = []byte{'n', 0, 0, 0, 4}
+)
 
 // cacheRequest is the cache's view of a statement.
 func (c *conn) cacheRequest(key cache.Key, a *fingerprint.Analysis, r Rule) cache.Request {
