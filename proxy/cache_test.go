@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -418,5 +419,75 @@ func TestExtendedReadOnlyTransactionsAreAnsweredFromCache(t *testing.T) {
 	}
 	if n := e.PG.Calls(t, e.Database, "select v from kpi2%"); n != 1 {
 		t.Fatalf("10 transactions ran the query %d times, want 1", n)
+	}
+}
+
+func TestTwoProxiesShareOneRedis(t *testing.T) {
+	a := newEnv(t, envOptions{cache: true})
+	b := newEnv(t, envOptions{cache: true, database: a.Database})
+	a.PG.Exec(t, a.Database, `create table shared (v int); insert into shared values (3)`)
+	ctx := ctxT(t)
+	query := func(e *env) int {
+		c := e.connect(t)
+		var v int
+		if err := c.QueryRow(ctx, `select v * 2 from shared`, pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := query(a); v != 6 {
+		t.Fatalf("got %d", v)
+	}
+	// The second proxy's L1 is empty: its answer comes from Redis.
+	for i := 0; i < 3; i++ {
+		deadline := time.Now().Add(5 * time.Second)
+		for a.PG.Calls(t, a.Database, "select v * $1 from shared%") > 1 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if v := query(b); v != 6 {
+			t.Fatalf("got %d", v)
+		}
+	}
+	if n := a.PG.Calls(t, a.Database, "select v * $1 from shared%"); n != 1 {
+		t.Fatalf("two proxies ran the query %d times, want 1", n)
+	}
+	// A write through one proxy is seen through the other at once.
+	cw := a.connect(t)
+	if _, err := cw.Exec(ctx, `update shared set v = 4`); err != nil {
+		t.Fatal(err)
+	}
+	if v := query(b); v != 8 {
+		t.Fatalf("after an UPDATE through the other proxy: got %d, want 8", v)
+	}
+}
+
+func TestHitsSurviveRedisDeath(t *testing.T) {
+	redis := testenv.NewRedis(t)
+	e := newEnv(t, envOptions{cache: true, redis: redis})
+	e.PG.Exec(t, e.Database, `create table r (v int); insert into r values (1)`)
+	ctx := ctxT(t)
+	c := e.connect(t)
+	read := func() error {
+		var v int
+		return c.QueryRow(ctx, `select v from r`, pgx.QueryExecModeSimpleProtocol).Scan(&v)
+	}
+	if err := read(); err != nil {
+		t.Fatal(err)
+	}
+	if err := redis.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		if err := read(); err != nil {
+			t.Fatalf("query %d with Redis dead: %v", i, err)
+		}
+	}
+	if err := redis.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if err := read(); err != nil {
+			t.Fatalf("query %d after Redis returned: %v", i, err)
+		}
 	}
 }

@@ -35,6 +35,10 @@ type envOptions struct {
 	// and rule (default: cache for a minute) for every statement.
 	cache bool
 	rule  *proxy.Rule
+	// database reuses a database (a second proxy in front of the first's);
+	// redis is the L2 server (default: the shared one).
+	database string
+	redis    *testenv.Redis
 }
 
 // newEnv starts a proxy for one test: trust authentication for the
@@ -45,7 +49,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if pg == nil {
 		pg = testenv.SharedPostgreSQL(t)
 	}
-	db := pg.NewDatabase(t)
+	db := o.database
+	if db == "" {
+		db = pg.NewDatabase(t)
+	}
 	if o.maxConns == 0 {
 		o.maxConns = 10
 	}
@@ -72,7 +79,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		},
 	}
 	if o.cache {
-		g, err := cache.New(cache.Config{L2: &cache.L2Config{URL: testenv.SharedRedis(t).URL(0), Namespace: "t" + db}})
+		redis := o.redis
+		if redis == nil {
+			redis = testenv.SharedRedis(t)
+		}
+		g, err := cache.New(cache.Config{L2: &cache.L2Config{URL: redis.URL(0), Namespace: "t" + db}})
 		if err != nil {
 			t.Fatal(err)
 		}
