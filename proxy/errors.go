@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sqlcached/sqlcached/executor/postgres"
@@ -42,6 +43,11 @@ type Error struct {
 	Message  string
 	Detail   string
 	Hint     string
+
+	// pg is the warehouse's error this one relays: its other fields
+	// (position, context, constraint, source location) go to the client
+	// too.
+	pg *pgconn.PgError
 }
 
 func (e *Error) Error() string { return e.Severity + ": " + e.Message + " (SQLSTATE " + e.Code + ")" }
@@ -62,7 +68,7 @@ func toError(err error) *Error {
 		if sev == "" {
 			sev = "ERROR"
 		}
-		return &Error{Severity: sev, Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}
+		return &Error{Severity: sev, Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint, pg: pe}
 	}
 	switch {
 	case errors.Is(err, postgres.ErrPoolTimeout):
@@ -111,8 +117,39 @@ func appendError(b *pgwire.Builder, e *Error) {
 		b.Byte('H')
 		b.String(e.Hint)
 	}
+	if e.pg != nil {
+		appendPgFields(b, e.pg)
+	}
 	b.Byte(0)
 	b.Finish()
+}
+
+// appendPgFields appends the fields of a warehouse error beyond severity,
+// code, message, detail and hint.
+func appendPgFields(b *pgwire.Builder, pe *pgconn.PgError) {
+	field := func(t byte, v string) {
+		if v != "" {
+			b.Byte(t)
+			b.String(v)
+		}
+	}
+	num := func(t byte, v int32) {
+		if v != 0 {
+			field(t, strconv.Itoa(int(v)))
+		}
+	}
+	num('P', pe.Position)
+	num('p', pe.InternalPosition)
+	field('q', pe.InternalQuery)
+	field('W', pe.Where)
+	field('s', pe.SchemaName)
+	field('t', pe.TableName)
+	field('c', pe.ColumnName)
+	field('d', pe.DataTypeName)
+	field('n', pe.ConstraintName)
+	field('F', pe.File)
+	num('L', pe.Line)
+	field('R', pe.Routine)
 }
 
 // errorBytes returns a whole ErrorResponse message for err.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,10 +202,39 @@ func pgError(body []byte) *pgconn.PgError {
 			e.Detail = v
 		case 'H':
 			e.Hint = v
+		case 'P':
+			e.Position = atoi32(v)
+		case 'p':
+			e.InternalPosition = atoi32(v)
+		case 'q':
+			e.InternalQuery = v
+		case 'W':
+			e.Where = v
+		case 's':
+			e.SchemaName = v
+		case 't':
+			e.TableName = v
+		case 'c':
+			e.ColumnName = v
+		case 'd':
+			e.DataTypeName = v
+		case 'n':
+			e.ConstraintName = v
+		case 'F':
+			e.File = v
+		case 'L':
+			e.Line = atoi32(v)
+		case 'R':
+			e.Routine = v
 		}
 		body = body[2+end:]
 	}
 	return e
+}
+
+func atoi32(s string) int32 {
+	n, _ := strconv.ParseInt(s, 10, 32)
+	return int32(n)
 }
 
 // SettingsSQL returns the statements that bring the connection's settings
