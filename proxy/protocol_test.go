@@ -560,3 +560,30 @@ func TestPgxSeesWarehouseErrors(t *testing.T) {
 		t.Fatalf("got %#v, want undefined_column with a position", err)
 	}
 }
+
+func TestPinnedSessionHearsItsConnectionEnd(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := ctxT(t)
+	listener := e.connect(t)
+	if _, err := listener.Exec(ctx, `listen dashboards /* to be terminated */`); err != nil {
+		t.Fatal(err)
+	}
+	direct := e.PG.Connect(t, e.Database)
+	var n int
+	if err := direct.QueryRow(ctx, `select count(pg_terminate_backend(pid)) from pg_stat_activity where query = 'listen dashboards /* to be terminated */'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminating the session's warehouse connection: %d %v", n, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := listener.WaitForNotification(wctx)
+	t.Logf("the session heard its connection end after %v", time.Since(start))
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "08006" || pe.Severity != "FATAL" {
+		t.Fatalf("a pinned session whose warehouse connection ended: got %v, want FATAL 08006 at once", err)
+	}
+	// Others are served.
+	if err := e.connect(t).QueryRow(ctx, `select 1`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+}
