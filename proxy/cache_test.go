@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -489,5 +490,57 @@ func TestHitsSurviveRedisDeath(t *testing.T) {
 		if err := read(); err != nil {
 			t.Fatalf("query %d after Redis returned: %v", i, err)
 		}
+	}
+}
+
+func TestStaleIfErrorWhileWarehouseIsDown(t *testing.T) {
+	pg := testenv.NewPostgreSQL(t)
+	rule := proxy.Rule{Name: "dash", Cache: true, TTL: 100 * time.Millisecond, StaleIfError: time.Hour, Timeout: 10 * time.Second, MaxEntryBytes: 1 << 20}
+	e := newEnv(t, envOptions{pg: pg, cache: true, rule: &rule})
+	pg.Exec(t, e.Database, `create table d (v int); insert into d values (9)`)
+	ctx := ctxT(t)
+	c := e.connect(t)
+	var v int
+	if err := c.QueryRow(ctx, `select v from d`, pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 9 {
+		t.Fatalf("got %d %v", v, err)
+	}
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * rule.TTL) // past the TTL: the next read tries the warehouse
+	var notices []string
+	cfg, err := pgx.ParseConfig(e.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices = append(notices, n.Code+" "+n.Message) }
+	// A client connecting while the warehouse is down still gets in.
+	late, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connecting while the warehouse is down: %v", err)
+	}
+	defer late.Close(ctx)
+	for _, conn := range []*pgx.Conn{c, late} {
+		if err := conn.QueryRow(ctx, `select v from d`, pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 9 {
+			t.Fatalf("cached dashboard query with the warehouse down: %d %v", v, err)
+		}
+	}
+	if len(notices) != 1 || notices[0][:5] != "01000" {
+		t.Fatalf("notices %q, want one 01000 saying the answer is old", notices)
+	}
+	start := time.Now()
+	_, err = late.Exec(ctx, `select v + 1 from d`, pgx.QueryExecModeSimpleProtocol)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "08006" {
+		t.Fatalf("uncached query with the warehouse down: %v, want 08006", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("the error took %v", d)
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := late.QueryRow(ctx, `select v + 1 from d`, pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 10 {
+		t.Fatalf("after the warehouse returned: %d %v", v, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
@@ -310,7 +311,7 @@ func (c *conn) greet() error {
 func (c *conn) startupParams(ctx context.Context) (map[string]string, error) {
 	c.inStartup = true
 	err := c.attach(ctx)
-	if errors.Is(err, postgres.ErrPoolTimeout) {
+	if errors.Is(err, postgres.ErrPoolTimeout) || c.unreachableWithCache(err) {
 		c.inStartup = false
 		if known := c.backend.Pool.ServerParams(); known != nil {
 			return c.overlayParams(known), nil
@@ -355,4 +356,17 @@ func (c *conn) overlayParams(known map[string]string) map[string]string {
 		out[name] = v
 	}
 	return out
+}
+
+// unreachableWithCache reports whether a login may go on without the
+// warehouse, which cannot be reached: the cache may still answer the
+// session's dashboards (stale-if-error), and the proxy checked the
+// password itself.
+func (c *conn) unreachableWithCache(err error) bool {
+	if err == nil || c.srv.cfg.Cache == nil || (c.srv.cfg.AuthMethod == AuthPassword && len(c.srv.cfg.Users) == 0) {
+		return false
+	}
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) && !errors.As(err, &pe)
 }
