@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -87,6 +88,9 @@ func (c *conn) cacheKey(a *fingerprint.Analysis, r Rule) cache.Key {
 
 // keySettings returns the session settings that change answers, sorted.
 func (c *conn) keySettings() []fingerprint.Setting {
+	if c.keySet != nil && c.keySetVersion == c.settingsVersion {
+		return c.keySet
+	}
 	out := make([]fingerprint.Setting, 0, 8)
 	for name, sql := range c.settings {
 		if fingerprint.IsKeySetting(name) {
@@ -94,6 +98,7 @@ func (c *conn) keySettings() []fingerprint.Setting {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	c.keySet, c.keySetVersion = out, c.settingsVersion
 	return out
 }
 
@@ -112,15 +117,32 @@ func (c *conn) cachedQuery(sql string, a *fingerprint.Analysis, r Rule) (bool, e
 		}
 		return true, c.replyError(err)
 	}
-	var b pgwire.Builder
+	return true, c.writeHit(nil, res, true)
+}
+
+// writeHit sends a cached answer: a notice when it is served because the
+// warehouse failed, what the protocol wants in front of it (ParseComplete,
+// BindComplete), the stored bytes as they are (without their
+// RowDescription when the client did not ask to describe), and
+// ReadyForQuery.
+func (c *conn) writeHit(prefix []byte, res cache.Result, describe bool) error {
 	if res.Status == cache.StaleIfError {
-		b.B = append(b.B, staleNotice(res)...)
+		if err := c.writeClient(staleNotice(res), false); err != nil {
+			return err
+		}
 	}
-	b.B = append(b.B, res.Entry.Payload...)
-	b.Begin('Z')
-	b.Byte(c.txStatus)
-	b.Finish()
-	return true, c.writeClient(b.B, true)
+	if err := c.writeClient(prefix, false); err != nil {
+		return err
+	}
+	payload := res.Entry.Payload
+	if !describe && len(payload) > 5 && (payload[0] == 'T' || payload[0] == 'n') {
+		payload = payload[1+int(binary.BigEndian.Uint32(payload[1:5])):]
+	}
+	if err := c.writeClient(payload, false); err != nil {
+		return err
+	}
+	z := [6]byte{'Z', 0, 0, 0, 5, c.txStatus}
+	return c.writeClient(z[:], true)
 }
 
 // staleNotice tells the client it got an old answer because the warehouse

@@ -325,22 +325,11 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		h.parse.oids = append([]byte(nil), h.parse.oids...)
 		c.stmts[h.parseName] = h.parse
 	}
-	if res.Status == cache.StaleIfError {
-		b.B = append(b.B, staleNotice(res)...)
-	}
 	if h.parse != nil {
 		b.B = append(b.B, parseComplete...)
 	}
 	b.B = append(b.B, bindComplete...)
-	payload := res.Entry.Payload
-	if !h.described && len(payload) > 5 && (payload[0] == 'T' || payload[0] == 'n') {
-		payload = payload[1+int(binary.BigEndian.Uint32(payload[1:5])):]
-	}
-	b.B = append(b.B, payload...)
-	b.Begin('Z')
-	b.Byte(c.txStatus)
-	b.Finish()
-	return true, c.writeClient(b.B, true)
+	return true, c.writeHit(b.B, res, h.described)
 }
 
 var (

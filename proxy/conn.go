@@ -53,7 +53,10 @@ type conn struct {
 	// transaction has only read from the cache so far.
 	lazyBegin string
 	held      *held // an extended batch held back for the cache
-	replaying bool  // releasing held messages: do not hold them again
+	// keySet caches keySettings for settingsVersion keySetVersion.
+	keySet        []fingerprint.Setting
+	keySetVersion uint64
+	replaying     bool // releasing held messages: do not hold them again
 
 	stmts   map[string]*stmt // the client's prepared statements, by its names
 	portals map[string]*stmt // open portals, by name
