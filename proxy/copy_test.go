@@ -82,8 +82,10 @@ func (s *failingSource) Err() error { return nil }
 // same. A COPY that fails on the warehouse (duplicate key), one the client
 // abandons (CopyFail) and one inside a rolled-back transaction leave the
 // session usable and the table as before, on both.
-func TestCopyFromAndTo(t *testing.T) {
-	e := newEnv(t, envOptions{maxConns: 2})
+func TestCopyFromAndTo(t *testing.T) { forEachMode(t, testCopyFromAndTo) }
+
+func testCopyFromAndTo(t *testing.T, cached bool) {
+	e := newEnv(t, envOptions{maxConns: 2, cache: cached})
 	proxy, direct := e.viaProxy(), e.twin(t)
 	src := copySource()
 	outs := map[string][][]byte{}

@@ -21,8 +21,10 @@ const jdbcDriver = "/usr/share/java/postgresql.jar"
 // S_2, ...), setQueryTimeout cancelling with 57014, autocommit off with
 // commit, rollback and a savepoint, batches of 1000 inserts, fetching with
 // a fetch size (portals suspended and resumed), and errors.
-func TestJDBC(t *testing.T) {
-	e := newEnv(t, envOptions{maxConns: 3})
+func TestJDBC(t *testing.T) { forEachMode(t, testJDBC) }
+
+func testJDBC(t *testing.T, cached bool) {
+	e := newEnv(t, envOptions{maxConns: 3, cache: cached})
 	proxy, direct := e.viaProxy(), e.twin(t)
 	for _, db := range []string{proxy.Database, direct.Database} {
 		e.PG.Exec(t, db, describeSchema)

@@ -15,8 +15,10 @@ import (
 // same names, which the proxy must keep apart per session while sharing
 // them on the warehouse. Afterwards, checked on PostgreSQL itself, every
 // transaction left its history row and the balances add up.
-func TestPgbench(t *testing.T) {
-	e := newEnv(t, envOptions{maxConns: 3})
+func TestPgbench(t *testing.T) { forEachMode(t, testPgbench) }
+
+func testPgbench(t *testing.T, cached bool) {
+	e := newEnv(t, envOptions{maxConns: 3, cache: cached})
 	proxy := e.viaProxy()
 	dir := t.TempDir()
 	r := runTool(t, proxy, dir, nil, 5*time.Minute, "pgbench", "-i", "-s", "1", "-q")

@@ -124,6 +124,18 @@ func runTool(t testing.TB, tg clientTarget, dir string, stdin io.Reader, timeout
 	return r
 }
 
+// forEachMode runs a test with the answer cache off, the proxy only
+// relaying, and on, with every statement it may cache cached for a minute.
+func forEachMode(t *testing.T, f func(t *testing.T, cached bool)) {
+	for _, cached := range []bool{false, true} {
+		name := "relay"
+		if cached {
+			name = "cached"
+		}
+		t.Run(name, func(t *testing.T) { f(t, cached) })
+	}
+}
+
 // psql runs psql without a psqlrc, stopping at the first error.
 func psql(t testing.TB, tg clientTarget, dir string, stdin io.Reader, args ...string) toolRun {
 	t.Helper()
@@ -170,8 +182,10 @@ func lineDiff(a, b string) string {
 // message each, all results shown by psql 15), an error in the middle of
 // one, which rolls back the implicit transaction of the whole string, and
 // several -c options in a row, with a setting carried from one to the next.
-func TestPsqlCommandStrings(t *testing.T) {
-	e := newEnv(t, envOptions{maxConns: 2})
+func TestPsqlCommandStrings(t *testing.T) { forEachMode(t, testPsqlCommandStrings) }
+
+func testPsqlCommandStrings(t *testing.T, cached bool) {
+	e := newEnv(t, envOptions{maxConns: 2, cache: cached})
 	steps := [][]string{
 		{"-c", `create table m (id int primary key, v text, n numeric(10,2), d date);
 			insert into m select g, 'v' || g, g * 1.25, date '2024-01-01' + g from generate_series(1, 25) g;
@@ -249,8 +263,10 @@ analyze;
 
 // TestPsqlDescribe compares psql's catalog commands, which run catalog
 // queries chosen by the server version the connection reports.
-func TestPsqlDescribe(t *testing.T) {
-	e := newEnv(t, envOptions{})
+func TestPsqlDescribe(t *testing.T) { forEachMode(t, testPsqlDescribe) }
+
+func testPsqlDescribe(t *testing.T, cached bool) {
+	e := newEnv(t, envOptions{cache: cached})
 	e.PG.Exec(t, e.Database, describeSchema)
 	dir := t.TempDir()
 	for _, cmd := range []string{
@@ -301,8 +317,10 @@ const copyTable = `create table c (id int primary key, name text, amount numeric
 // file as CopyData through COPY FROM STDIN and writes COPY TO STDOUT to a
 // file. The files written must be byte-identical, through the proxy and
 // not, and equal to what went in.
-func TestPsqlBackslashCopy(t *testing.T) {
-	e := newEnv(t, envOptions{})
+func TestPsqlBackslashCopy(t *testing.T) { forEachMode(t, testPsqlBackslashCopy) }
+
+func testPsqlBackslashCopy(t *testing.T, cached bool) {
+	e := newEnv(t, envOptions{cache: cached})
 	proxy, direct := e.viaProxy(), e.twin(t)
 	const rows = 5000
 	dir := t.TempDir()
@@ -364,8 +382,10 @@ func TestPsqlBackslashCopy(t *testing.T) {
 // TestPsqlRepeatedQuery runs the same query 50 times in one session with
 // \g (as \watch would), plus \gset and \gexec, and a query whose answer
 // changes between repeats.
-func TestPsqlRepeatedQuery(t *testing.T) {
-	e := newEnv(t, envOptions{maxConns: 2})
+func TestPsqlRepeatedQuery(t *testing.T) { forEachMode(t, testPsqlRepeatedQuery) }
+
+func testPsqlRepeatedQuery(t *testing.T, cached bool) {
+	e := newEnv(t, envOptions{maxConns: 2, cache: cached})
 	e.PG.Exec(t, e.Database, `create table w (id int primary key, v text); insert into w select g, md5(g::text) from generate_series(1, 200) g;
 		create sequence ticks`)
 	proxy, direct := e.viaProxy(), e.twin(t)
@@ -404,8 +424,10 @@ func TestPsqlRepeatedQuery(t *testing.T) {
 // data inline in a script (-f), data piped on stdin, text, CSV and binary
 // formats, and a COPY that fails on a bad row, after which the session
 // goes on.
-func TestPsqlCopyStdin(t *testing.T) {
-	e := newEnv(t, envOptions{maxConns: 2})
+func TestPsqlCopyStdin(t *testing.T) { forEachMode(t, testPsqlCopyStdin) }
+
+func testPsqlCopyStdin(t *testing.T, cached bool) {
+	e := newEnv(t, envOptions{maxConns: 2, cache: cached})
 	proxy, direct := e.viaProxy(), e.twin(t)
 	dir := t.TempDir()
 	const rows = 10000

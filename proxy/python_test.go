@@ -18,8 +18,10 @@ const python = "/usr/bin/python3"
 // typed values as parameters and results, a 100000-row server-side cursor
 // (with and without WITH HOLD), statement_timeout and connection.cancel()
 // each giving 57014 and leaving the connection usable.
-func TestPythonSuperset(t *testing.T) {
-	e := newEnv(t, envOptions{maxConns: 3})
+func TestPythonSuperset(t *testing.T) { forEachMode(t, testPythonSuperset) }
+
+func testPythonSuperset(t *testing.T, cached bool) {
+	e := newEnv(t, envOptions{maxConns: 3, cache: cached})
 	proxy, direct := e.viaProxy(), e.twin(t)
 	for _, db := range []string{proxy.Database, direct.Database} {
 		e.PG.Exec(t, db, describeSchema)
