@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -542,5 +543,59 @@ func TestStaleIfErrorWhileWarehouseIsDown(t *testing.T) {
 	}
 	if err := late.QueryRow(ctx, `select v + 1 from d`, pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 10 {
 		t.Fatalf("after the warehouse returned: %d %v", v, err)
+	}
+}
+
+func TestLargeAnswerStreamsThroughUncached(t *testing.T) {
+	rule := proxy.Rule{Name: "small", Cache: true, TTL: time.Minute, Timeout: time.Minute, MaxEntryBytes: 16 << 20}
+	e := newEnv(t, envOptions{cache: true, rule: &rule})
+	c := e.connect(t)
+	ctx := ctxT(t)
+	var peak uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+	}()
+	const rows, width = 120000, 1000 // about 120 MB on the wire, 7 times the entry bound
+	for round := 0; round < 2; round++ {
+		r, err := c.Query(ctx, fmt.Sprintf(`select g, repeat('x', %d) from generate_series(1, %d) g`, width, rows), pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, sum int64
+		for r.Next() {
+			var g int64
+			var s string
+			if err := r.Scan(&g, &s); err != nil {
+				t.Fatal(err)
+			}
+			if len(s) != width {
+				t.Fatalf("row %d: %d bytes", g, len(s))
+			}
+			n++
+			sum += g
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n != rows || sum != int64(rows)*(rows+1)/2 {
+			t.Fatalf("round %d: %d rows, sum %d", round, n, sum)
+		}
+	}
+	close(stop)
+	<-sampled
+	if peak > 64<<20 {
+		t.Fatalf("heap in use peaked at %d MiB streaming a 120 MB answer, want under 64 MiB", peak>>20)
 	}
 }

@@ -82,7 +82,12 @@ func (c *Conn) run(req *executor.Request) (*executor.Result, error) {
 		switch typ {
 		case 'T', 'n', 'D', 'C':
 			if req.MaxBytes > 0 && len(res.Wire)+len(msg) > req.MaxBytes {
+				// The rest would be read only to be dropped: stop the
+				// statement, and read what was sent up to ReadyForQuery.
 				res.Wire = nil
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = c.Cancel(ctx)
+				cancel()
 				return executor.ErrTooLarge
 			}
 			res.Wire = append(res.Wire, msg...)
