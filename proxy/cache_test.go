@@ -600,3 +600,35 @@ func TestLargeAnswerStreamsThroughUncached(t *testing.T) {
 		t.Fatalf("heap in use peaked at %d MiB streaming a 120 MB answer, want under 64 MiB", peak>>20)
 	}
 }
+
+func TestCancelledWaiterLeavesTheFillRunning(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	c := e.connect(t)
+	ctx := ctxT(t)
+	const q = `select count(*) from generate_series(1, 8000000) g where g % 3 = 0`
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = c.PgConn().CancelRequest(ctx)
+	}()
+	start := time.Now()
+	_, err := c.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" {
+		t.Fatalf("cancelled wait: got %v, want 57014", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the cancel took %v", d)
+	}
+	// The execution went on: its answer lands in the cache.
+	var n int64
+	deadline := time.Now().Add(60 * time.Second)
+	for e.PG.Calls(t, e.Database, "select count(*) from generate_series%") < 1 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.QueryRow(ctx, q, pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 2666666 {
+		t.Fatalf("after the cancel: %d %v", n, err)
+	}
+	if calls := e.PG.Calls(t, e.Database, "select count(*) from generate_series%"); calls != 1 {
+		t.Fatalf("the query ran %d times, want 1", calls)
+	}
+}

@@ -107,17 +107,57 @@ func (c *conn) keySettings() []fingerprint.Setting {
 func (c *conn) cachedQuery(sql string, a *fingerprint.Analysis, r Rule) (bool, error) {
 	req := c.cacheRequest(c.cacheKey(a, r), a, r)
 	fill := c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.settings, MaxBytes: r.MaxEntryBytes}, r)
-	res, err := c.srv.cfg.Cache.Get(context.Background(), req, fill)
+	res, err := c.cacheGet(req, fill)
 	if errors.Is(err, cache.ErrTooLarge) {
 		return false, nil
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = newError(CodeQueryCanceled, "canceling statement due to statement timeout")
-		}
 		return true, c.replyError(err)
 	}
 	return true, c.writeHit(nil, res, true)
+}
+
+// errCanceledByClient is why a wait on the cache ends on a CancelRequest.
+var errCanceledByClient = newError(CodeQueryCanceled, "canceling statement due to user request")
+
+// cacheGet waits for the cache on behalf of the client. The wait, not the
+// fill, ends when the client sends a CancelRequest (57014) or goes away
+// (watched once the wait has lasted watchInterval); the fill goes on and
+// its answer is stored for the next viewer.
+func (c *conn) cacheGet(req cache.Request, fill cache.Filler) (cache.Result, error) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	c.mu.Lock()
+	c.stopWait = cancel
+	c.mu.Unlock()
+	done, exited := make(chan struct{}), make(chan struct{})
+	watch := time.AfterFunc(watchInterval, func() {
+		defer close(exited)
+		for !c.clientGone() {
+			select {
+			case <-done:
+				return
+			case <-time.After(watchInterval):
+			}
+		}
+		cancel(errClientGone)
+	})
+	res, err := c.srv.cfg.Cache.Get(ctx, req, fill)
+	close(done)
+	if !watch.Stop() {
+		<-exited // the watcher reads the client: let it finish first
+	}
+	c.mu.Lock()
+	c.stopWait = nil
+	c.mu.Unlock()
+	switch {
+	case err == nil:
+	case context.Cause(ctx) != nil && ctx.Err() != nil:
+		err = context.Cause(ctx)
+	case errors.Is(err, context.DeadlineExceeded):
+		err = newError(CodeQueryCanceled, "canceling statement due to statement timeout")
+	}
+	return res, err
 }
 
 // writeHit sends a cached answer: a notice when it is served because the

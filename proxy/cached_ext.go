@@ -306,8 +306,19 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		Login: executor.Login(c.login), SQL: h.st.query, ParamOIDs: oids, ParamFormats: h.paramFormats,
 		Params: h.params, ResultFormats: h.resultFormats, Settings: c.settings, MaxBytes: r.MaxEntryBytes,
 	}
-	res, err := c.srv.cfg.Cache.Get(context.Background(), c.cacheRequest(cache.Key(fingerprint.KeyOf(in)), a, r), c.filler(ereq, r))
-	if err != nil {
+	res, err := c.cacheGet(c.cacheRequest(cache.Key(fingerprint.KeyOf(in)), a, r), c.filler(ereq, r))
+	switch {
+	case errors.Is(err, errClientGone):
+		return true, err
+	case errors.Is(err, errCanceledByClient):
+		c.held = nil
+		var b pgwire.Builder
+		appendError(&b, errCanceledByClient)
+		b.Begin('Z')
+		b.Byte(c.txStatus)
+		b.Finish()
+		return true, c.writeClient(b.B, true)
+	case err != nil:
 		// Too large, or failing: the warehouse answers, errors and all.
 		return false, c.releaseHeld()
 	}

@@ -61,8 +61,9 @@ type conn struct {
 	stmts   map[string]*stmt // the client's prepared statements, by its names
 	portals map[string]*stmt // open portals, by name
 
-	mu sync.Mutex     // protects sc
-	sc *postgres.Conn // the attached warehouse connection, or nil
+	mu       sync.Mutex              // protects sc and stopWait
+	sc       *postgres.Conn          // the attached warehouse connection, or nil
+	stopWait context.CancelCauseFunc // ends the session's wait on the cache, or nil
 
 	pending []expect // answers awaited from sc, in order
 	head    int      // first pending entry not yet answered
@@ -458,6 +459,10 @@ func (c *conn) close() {
 func (c *conn) cancelRunning() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stopWait != nil {
+		// Waiting on the cache: stop waiting; a fill carries on.
+		c.stopWait(errCanceledByClient)
+	}
 	if c.sc == nil {
 		return
 	}
