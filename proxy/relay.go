@@ -219,6 +219,12 @@ func (c *conn) onError(it *expect, msg []byte) error {
 		c.undo(&c.pending[c.head])
 		c.pop()
 	}
+	if c.head == len(c.pending) {
+		// The client's Sync is still to come: the warehouse ignores what
+		// comes before it, and so must the proxy, or it would await
+		// answers that never come.
+		c.skipping = true
+	}
 	return nil
 }
 
