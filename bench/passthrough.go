@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 const (
 	Direct    = "direct"
 	PgBouncer = "pgbouncer"
+	PgPool    = "pgpool"
 	SqlCached = "sqlcached"
 )
 
@@ -60,10 +60,10 @@ func (c Cell) String() string { return fmt.Sprintf("%s/c%d/%s", c.Workload, c.Cl
 type PassthroughResult struct {
 	Config     PassthroughConfig
 	Cells      []Cell
-	Runs       map[Cell]map[string][]Result // cell, contender, one per round
-	Versions   map[string]string            // contender (and pgbench) versions
-	LoadBefore string                       // /proc/loadavg at the start
-	LoadAfter  string                       // and at the end
+	Runs       Runs              // cell, contender, one per round
+	Versions   map[string]string // contender (and pgbench) versions
+	LoadBefore string            // /proc/loadavg at the start
+	LoadAfter  string            // and at the end
 	Started    time.Time
 	Elapsed    time.Duration
 	// ProfileResult is the pgbench result of the profiled run, if any.
@@ -78,13 +78,8 @@ func RunPassthrough(ctx context.Context, cfg PassthroughConfig) (*PassthroughRes
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if cfg.Pgbench == "" {
-		cfg.Pgbench = filepath.Join(cfg.PostgresBin, "pgbench")
-	}
 	res := &PassthroughResult{
 		Config:     cfg,
-		Runs:       map[Cell]map[string][]Result{},
-		Versions:   map[string]string{},
 		LoadBefore: loadavg(),
 		Started:    time.Now(),
 	}
@@ -94,9 +89,7 @@ func RunPassthrough(ctx context.Context, cfg PassthroughConfig) (*PassthroughRes
 		}
 		for _, c := range cfg.Clients {
 			for _, m := range cfg.Modes {
-				cell := Cell{w, c, m}
-				res.Cells = append(res.Cells, cell)
-				res.Runs[cell] = map[string][]Result{}
+				res.Cells = append(res.Cells, Cell{w, c, m})
 			}
 		}
 	}
@@ -105,94 +98,43 @@ func RunPassthrough(ctx context.Context, cfg PassthroughConfig) (*PassthroughRes
 			return nil, fmt.Errorf("unknown workload %q in the cell to profile", cfg.ProfileCell.Workload)
 		}
 	}
-	acct, err := ServerAccount()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range []string{"postgres", "pgbouncer", "sqlcached", "runs"} {
-		if err := os.MkdirAll(filepath.Join(cfg.WorkDir, d), 0o755); err != nil {
-			return nil, err
-		}
-	}
-	// Everything under WorkDir must be reachable by the server account.
-	if err := os.Chmod(cfg.WorkDir, 0o755); err != nil {
-		return nil, err
-	}
 
-	const database = "pgbench"
-	logf("starting PostgreSQL")
-	pg, err := StartPostgres(ctx, cfg.PostgresBin, filepath.Join(cfg.WorkDir, "postgres"), acct)
+	h, err := StartHarness(ctx, HarnessConfig{
+		WorkDir: cfg.WorkDir, PostgresBin: cfg.PostgresBin, Pgbench: cfg.Pgbench,
+		Jobs: cfg.Jobs, Database: "pgbench", Logf: logf,
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer pg.Stop()
-	if _, err := pg.Psql(ctx, "postgres", "create database "+database); err != nil {
-		return nil, err
-	}
+	defer h.Close()
+	res.Versions = h.Versions
 	logf("pgbench -i -s %d", cfg.Scale)
-	if _, err := run(ctx, nil, cfg.WorkDir, cfg.Pgbench, "-i", "-q", "-s", fmt.Sprint(cfg.Scale),
-		"-h", pg.Host, "-p", fmt.Sprint(pg.Port), "-U", "postgres", database); err != nil {
+	if _, err := run(ctx, nil, cfg.WorkDir, h.Pgbench, "-i", "-q", "-s", fmt.Sprint(cfg.Scale),
+		"-h", h.Postgres.Host, "-p", fmt.Sprint(h.Postgres.Port), "-U", "postgres", h.Database); err != nil {
 		return nil, err
 	}
-	res.Versions["postgres"] = firstLine(pg.Psql(ctx, database, "show server_version"))
-	res.Versions["pgbench"] = firstLine(run(ctx, nil, "", cfg.Pgbench, "--version"))
 
-	endpoints := map[string]Endpoint{}
 	var sc *Sqlcached
 	for _, c := range cfg.Contenders {
 		switch c {
 		case Direct:
-			endpoints[c] = pg.Endpoint
 		case PgBouncer:
-			logf("starting pgbouncer")
-			b, err := StartPgbouncer(ctx, PgbouncerConfig{
-				Path: cfg.PgbouncerBin, Dir: filepath.Join(cfg.WorkDir, "pgbouncer"),
-				Backend: pg.Endpoint, Database: database,
-				PoolSize: cfg.PoolSize, MaxClients: 500, Account: acct,
-			}, cfg.PostgresBin)
-			if err != nil {
+			if err := h.StartPgbouncer(ctx, cfg.PgbouncerBin, cfg.PoolSize); err != nil {
 				return nil, err
 			}
-			defer b.Stop()
-			endpoints[c] = b.Endpoint
-			res.Versions[c] = firstLine(run(ctx, nil, "", cfg.PgbouncerBin, "--version"))
 		case SqlCached:
-			logf("starting sqlcached")
-			s, err := StartSqlcached(ctx, SqlcachedConfig{
-				Binary: cfg.Sqlcached, Dir: filepath.Join(cfg.WorkDir, "sqlcached"),
-				Backend: pg.Endpoint, Database: database, MaxConns: cfg.PoolSize,
-			}, cfg.PostgresBin)
-			if err != nil {
+			if sc, err = h.StartSqlcached(ctx, SqlcachedConfig{Binary: cfg.Sqlcached, MaxConns: cfg.PoolSize}); err != nil {
 				return nil, err
 			}
-			defer s.Stop()
-			sc = s
-			endpoints[c] = s.Endpoint
-			res.Versions[c] = firstLine(run(ctx, nil, "", cfg.Sqlcached, "version"))
 		default:
 			return nil, fmt.Errorf("unknown contender %q", c)
 		}
 	}
 
-	runN := 0
 	bench := func(contender string, cell Cell, seconds int) (Result, error) {
-		runN++
-		p := Pgbench{
-			Path: cfg.Pgbench, Endpoint: endpoints[contender], Database: database,
-			Workload: Workloads[cell.Workload], Clients: cell.Clients, Jobs: cfg.Jobs,
-			Mode: cell.Mode, Seconds: seconds,
-			Dir: filepath.Join(cfg.WorkDir, "runs", fmt.Sprintf("%03d-%s", runN, contender)),
-		}
-		r, err := p.Run(ctx)
-		if err == nil && r.Err == nil {
-			os.RemoveAll(p.Dir)
-		} else {
-			// Kept for a look at what went wrong.
-			_ = os.WriteFile(filepath.Join(p.Dir, "pgbench.out"), []byte(r.Output), 0o644)
-		}
-		return r, err
+		return h.Bench(ctx, Run{Contender: contender, Workload: Workloads[cell.Workload],
+			Clients: cell.Clients, Mode: cell.Mode, Seconds: seconds})
 	}
-
 	if cfg.Warmup > 0 {
 		for _, c := range cfg.Contenders {
 			logf("warm-up: %s, select-only, %d clients, %d s", c, slicesMax(cfg.Clients), cfg.Warmup)
@@ -206,31 +148,12 @@ func RunPassthrough(ctx context.Context, cfg PassthroughConfig) (*PassthroughRes
 		}
 	}
 
-	for round := 0; round < cfg.Rounds; round++ {
-		// Rotate the contenders' order from round to round so that none
-		// always runs first after a change of cell.
-		order := make([]string, len(cfg.Contenders))
-		for i := range cfg.Contenders {
-			order[i] = cfg.Contenders[(i+round)%len(cfg.Contenders)]
-		}
-		for _, cell := range res.Cells {
-			for _, c := range order {
-				prev := res.Runs[cell][c]
-				if len(prev) > 0 && prev[0].Unsupported {
-					continue // it will not work any better in this round
-				}
-				r, err := bench(c, cell, cfg.Seconds)
-				if err != nil {
-					return nil, err
-				}
-				res.Runs[cell][c] = append(prev, r)
-				if r.Err != nil {
-					logf("round %d %-24s %-10s %s", round+1, cell, c, describeErr(r))
-				} else {
-					logf("round %d %-24s %-10s %9.0f tps  avg %.3f ms  p50 %.3f ms  p99 %.3f ms", round+1, cell, c, r.TPS, r.Avg, r.P50, r.P99)
-				}
-			}
-		}
+	res.Runs, err = h.RunRounds(ctx, Rounds{
+		Rounds: cfg.Rounds, Seconds: cfg.Seconds, Cells: res.Cells, Contenders: cfg.Contenders,
+		Workload: func(c Cell) Workload { return Workloads[c.Workload] },
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	if cfg.Profile != "" && sc != nil {

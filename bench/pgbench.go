@@ -14,13 +14,24 @@ import (
 	"time"
 )
 
-// Workload is a pgbench transaction script: a built-in one chosen by Args
-// (such as -S) or a custom Script written to a file and passed with -f.
+// Workload is what pgbench runs: a built-in transaction chosen by Args
+// (such as -S), or custom scripts, each written to a file and passed with
+// -f; with several, pgbench picks one per transaction at random, in
+// proportion to their weights.
 type Workload struct {
-	Name   string
-	Args   []string
-	Script string
+	Name    string
+	Args    []string
+	Scripts []Script
 }
+
+// Script is one pgbench script file.
+type Script struct {
+	Name   string // the file is Name.sql
+	SQL    string
+	Weight int // 0: 1
+}
+
+func (s Script) file() string { return s.Name + ".sql" }
 
 // Workloads the passthrough benchmark knows by name.
 var Workloads = map[string]Workload{
@@ -28,7 +39,7 @@ var Workloads = map[string]Workload{
 	// in pgbench_accounts.
 	"select-only": {Name: "select-only", Args: []string{"-S"}},
 	// The smallest round trip: no table, one row of one column.
-	"select1": {Name: "select1", Script: "SELECT 1;\n"},
+	"select1": {Name: "select1", Scripts: []Script{{Name: "select1", SQL: "SELECT 1;\n"}}},
 }
 
 // Pgbench is one pgbench run against one endpoint.
@@ -40,8 +51,11 @@ type Pgbench struct {
 	Clients  int
 	Jobs     int
 	Mode     string // simple, extended or prepared
-	Seconds  int
-	Dir      string // an empty directory for the script and the logs
+	Seconds  int    // -T
+	// Transactions, if positive, is -t (transactions per client) in place
+	// of -T.
+	Transactions int
+	Dir          string // an empty directory for the scripts and the logs
 }
 
 // Args are pgbench's arguments for the run. Each transaction is logged
@@ -50,12 +64,21 @@ func (p Pgbench) Args() []string {
 	a := []string{
 		"-h", p.Endpoint.Host, "-p", strconv.Itoa(p.Endpoint.Port), "-U", "postgres",
 		"-n", "-c", strconv.Itoa(p.Clients), "-j", strconv.Itoa(p.Jobs),
-		"-M", p.Mode, "-T", strconv.Itoa(p.Seconds),
-		"-l", "--log-prefix=" + filepath.Join(p.Dir, "pgbench_log"),
+		"-M", p.Mode,
 	}
+	if p.Transactions > 0 {
+		a = append(a, "-t", strconv.Itoa(p.Transactions))
+	} else {
+		a = append(a, "-T", strconv.Itoa(p.Seconds))
+	}
+	a = append(a, "-l", "--log-prefix="+filepath.Join(p.Dir, "pgbench_log"))
 	a = append(a, p.Workload.Args...)
-	if p.Workload.Script != "" {
-		a = append(a, "-f", filepath.Join(p.Dir, "script.sql"))
+	for _, s := range p.Workload.Scripts {
+		f := filepath.Join(p.Dir, s.file())
+		if s.Weight > 0 {
+			f += "@" + strconv.Itoa(s.Weight)
+		}
+		a = append(a, "-f", f)
 	}
 	return append(a, p.Database)
 }
@@ -86,14 +109,17 @@ func (p Pgbench) Run(ctx context.Context) (Result, error) {
 	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
 		return Result{}, err
 	}
-	if p.Workload.Script != "" {
-		if err := os.WriteFile(filepath.Join(p.Dir, "script.sql"), []byte(p.Workload.Script), 0o644); err != nil {
+	for _, s := range p.Workload.Scripts {
+		if err := os.WriteFile(filepath.Join(p.Dir, s.file()), []byte(s.SQL), 0o644); err != nil {
 			return Result{}, err
 		}
 	}
 	// A run that hangs (a client waiting forever on an endpoint that
 	// stopped answering) is killed after a generous deadline.
 	limit := 2*time.Duration(p.Seconds)*time.Second + 30*time.Second
+	if p.Transactions > 0 {
+		limit = 10 * time.Minute
+	}
 	rctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	out, runErr := run(rctx, nil, p.Dir, p.Path, p.Args()...)

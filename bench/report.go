@@ -18,23 +18,7 @@ type Stat struct {
 
 // Stat sums up contender's runs of cell.
 func (r *PassthroughResult) Stat(cell Cell, contender string) Stat {
-	var s Stat
-	var tps, avg, p50, p99 []float64
-	for _, x := range r.Runs[cell][contender] {
-		s.Runs++
-		if x.Err != nil {
-			s.Unsupported = s.Unsupported || x.Unsupported
-			if s.Err == "" {
-				s.Err = x.Err.Error()
-			}
-			continue
-		}
-		s.OK++
-		tps, avg = append(tps, x.TPS), append(avg, x.Avg)
-		p50, p99 = append(p50, x.P50), append(p99, x.P99)
-	}
-	s.TPS, s.Avg, s.P50, s.P99 = Median(tps), Median(avg), Median(p50), Median(p99)
-	return s
+	return r.Runs.Stat(cell, contender)
 }
 
 // PgbouncerBaseline returns the pgbouncer figures sqlcached's cell is
@@ -110,22 +94,7 @@ func (r *PassthroughResult) Markdown(command string) string {
 	for _, cell := range r.Cells {
 		cols := []string{cell.Workload, fmt.Sprint(cell.Clients), cell.Mode}
 		for _, ct := range c.Contenders {
-			s := r.Stat(cell, ct)
-			switch {
-			case s.Unsupported && s.OK == 0:
-				cols = append(cols, "unsupported", "")
-				note(fmt.Sprintf("%s cannot run -M %s: %s", ct, cell.Mode, s.Err))
-			case s.OK == 0:
-				cols = append(cols, "error", "")
-				note(fmt.Sprintf("%s %s: %s", ct, cell, s.Err))
-			default:
-				t := fmt.Sprintf("%.0f", s.TPS)
-				if s.OK < s.Runs {
-					t += fmt.Sprintf(" (%d of %d runs)", s.OK, s.Runs)
-					note(fmt.Sprintf("%s %s failed in some rounds: %s", ct, cell, s.Err))
-				}
-				cols = append(cols, t, fmt.Sprintf("%.2f / %.2f / %.2f", s.Avg, s.P50, s.P99))
-			}
+			cols = append(cols, statCols(r.Stat(cell, ct), ct, cell, &notes)...)
 		}
 		if hasSC {
 			scs := r.Stat(cell, SqlCached)
@@ -169,18 +138,7 @@ func (r *PassthroughResult) Markdown(command string) string {
 	for _, cell := range r.Cells {
 		cols := []string{cell.Workload, fmt.Sprint(cell.Clients), cell.Mode}
 		for _, ct := range c.Contenders {
-			var xs []string
-			for _, x := range r.Runs[cell][ct] {
-				switch {
-				case x.Unsupported:
-					xs = append(xs, "unsupported")
-				case x.Err != nil:
-					xs = append(xs, "error")
-				default:
-					xs = append(xs, fmt.Sprintf("%.0f", x.TPS))
-				}
-			}
-			cols = append(cols, strings.Join(xs, ", "))
+			cols = append(cols, roundTPS(r.Runs[cell][ct]))
 		}
 		if paired {
 			cols = append(cols, strings.Join(r.roundRatios(cell), ", "))

@@ -58,9 +58,9 @@ var PostgresSettings = []string{
 }
 
 // StartPostgres runs initdb in dir (which must exist) and starts the server
-// as acct on a free port of 127.0.0.1, with trust authentication and the
-// superuser postgres.
-func StartPostgres(ctx context.Context, bin, dir string, acct *Account) (*Postgres, error) {
+// as acct on a free port of 127.0.0.1, with trust authentication, the
+// superuser postgres, PostgresSettings and then settings.
+func StartPostgres(ctx context.Context, bin, dir string, acct *Account, settings ...string) (*Postgres, error) {
 	if err := acct.Chown(dir); err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func StartPostgres(ctx context.Context, bin, dir string, acct *Account) (*Postgr
 		return nil, err
 	}
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1"}
-	for _, s := range PostgresSettings {
+	for _, s := range append(PostgresSettings[:len(PostgresSettings):len(PostgresSettings)], settings...) {
 		args = append(args, "-c", s)
 	}
 	logPath := filepath.Join(dir, "postgres.log")
@@ -214,11 +214,16 @@ type SqlcachedConfig struct {
 	Backend  Endpoint
 	Database string
 	MaxConns int // the backend's max_conns
+	// TTL, if set, is the ttl of a catch-all policy: every cacheable read
+	// is cached in L1. Without it there is no policy and nothing is cached.
+	TTL string
+	// RedisURL, if set, is cache.l2.redis.url: the answers go to Redis too.
+	RedisURL string
 }
 
 // StartSqlcached writes a configuration (trust authentication, one
-// postgres backend, no cache tier beyond the defaults, log level warn) and
-// starts sqlcached on free ports of 127.0.0.1.
+// postgres backend, log level warn, the cache as c says) and starts
+// sqlcached on free ports of 127.0.0.1.
 func StartSqlcached(ctx context.Context, c SqlcachedConfig, psqlBin string) (*Sqlcached, error) {
 	port, err := FreePort()
 	if err != nil {
@@ -229,7 +234,7 @@ func StartSqlcached(ctx context.Context, c SqlcachedConfig, psqlBin string) (*Sq
 		return nil, err
 	}
 	s := &Sqlcached{Endpoint: Endpoint{"127.0.0.1", port}, HTTP: fmt.Sprintf("127.0.0.1:%d", httpPort)}
-	cfg := fmt.Sprintf(`# Written by the passthrough benchmark.
+	cfg := fmt.Sprintf(`# Written by the benchmark runner.
 listen:
   postgres: %s:%d
   http: %s
@@ -245,6 +250,12 @@ shutdown:
 log:
   level: warn
 `, s.Host, s.Port, s.HTTP, c.Backend.DSN("postgres", c.Database), c.MaxConns)
+	if c.RedisURL != "" {
+		cfg += fmt.Sprintf("cache:\n  l2:\n    redis:\n      url: %s\n", c.RedisURL)
+	}
+	if c.TTL != "" {
+		cfg += fmt.Sprintf("policies:\n  - name: everything\n    ttl: %s\n    timeout: 120s\n", c.TTL)
+	}
 	cfgPath := filepath.Join(c.Dir, "sqlcached.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err

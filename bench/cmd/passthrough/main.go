@@ -19,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -62,9 +61,9 @@ func run() int {
 		return 2
 	}
 	cfg := bench.PassthroughConfig{
-		Workloads:    split(*workloads),
-		Modes:        split(*modes),
-		Contenders:   split(*contenders),
+		Workloads:    bench.SplitList(*workloads),
+		Modes:        bench.SplitList(*modes),
+		Contenders:   bench.SplitList(*contenders),
 		Jobs:         *jobs,
 		Seconds:      *seconds,
 		Rounds:       *rounds,
@@ -80,7 +79,7 @@ func run() int {
 		},
 	}
 	var err error
-	if cfg.Clients, err = ints(*clients); err != nil {
+	if cfg.Clients, err = bench.PositiveInts(*clients); err != nil {
 		fmt.Fprintln(os.Stderr, "passthrough: -clients:", err)
 		return 2
 	}
@@ -118,25 +117,17 @@ func run() int {
 		defer os.RemoveAll(work)
 	}
 
+	var builtFrom string
 	if contains(cfg.Contenders, bench.SqlCached) {
-		cfg.Sqlcached = *binary
-		if cfg.Sqlcached == "" {
-			cfg.Sqlcached = filepath.Join(work, "bin", "sqlcached")
-			what := "working tree"
-			if *rev != "" {
-				what = "revision " + *rev
-			}
-			fmt.Fprintf(os.Stderr, "building sqlcached (%s of %s)\n", what, *src)
-			if err := bench.BuildSqlcached(ctx, *src, *rev, work, cfg.Sqlcached); err != nil {
-				fmt.Fprintln(os.Stderr, "passthrough:", err)
-				return 1
-			}
+		if cfg.Sqlcached, builtFrom, err = bench.SqlcachedBinary(ctx, *binary, *src, *rev, work); err != nil {
+			fmt.Fprintln(os.Stderr, "passthrough:", err)
+			return 1
 		}
 	}
 
 	res, err := bench.RunPassthrough(ctx, cfg)
-	if err == nil && *binary == "" && contains(cfg.Contenders, bench.SqlCached) {
-		res.Versions[bench.SqlCached] += ", built from " + describeSource(*src, *rev)
+	if err == nil && builtFrom != "" {
+		res.Versions[bench.SqlCached] += ", built from " + builtFrom
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -146,7 +137,7 @@ func run() int {
 		}
 		return 1
 	}
-	report := res.Markdown(commandLine())
+	report := res.Markdown(bench.CommandLine("go run ./bench/cmd/passthrough"))
 	fmt.Print(report)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
@@ -158,60 +149,6 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "CPU profile: go tool pprof -top %s\n", cfg.Profile)
 	}
 	return 0
-}
-
-func commandLine() string {
-	args := make([]string, 0, len(os.Args))
-	args = append(args, "go run ./bench/cmd/passthrough")
-	for _, a := range os.Args[1:] {
-		if strings.ContainsAny(a, " '\"$") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		args = append(args, a)
-	}
-	return strings.Join(args, " ")
-}
-
-// describeSource names the commit sqlcached was built from.
-func describeSource(src, rev string) string {
-	what := rev
-	if what == "" {
-		what = "HEAD"
-	}
-	out, err := exec.Command("git", "-C", src, "rev-parse", "--short", what).Output()
-	if err != nil {
-		return src
-	}
-	id := strings.TrimSpace(string(out))
-	if rev == "" {
-		if st, err := exec.Command("git", "-C", src, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			return "the working tree of " + id + " (with uncommitted changes)"
-		}
-		return "the working tree of " + id
-	}
-	return "commit " + id
-}
-
-func split(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func ints(s string) ([]int, error) {
-	var out []int
-	for _, f := range split(s) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%q is not a positive number", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 func parseCell(s string) (bench.Cell, error) {

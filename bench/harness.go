@@ -1,0 +1,341 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Harness is what every comparison runs on: a private PostgreSQL with one
+// database, the contenders started in front of it, and pgbench to drive
+// them. Close stops everything it started, last started first.
+type Harness struct {
+	WorkDir     string
+	Account     *Account // the servers' account; nil: the current user
+	PostgresBin string
+	Pgbench     string
+	Jobs        int // pgbench -j
+	Database    string
+	Postgres    *Postgres
+	// Endpoints are where each contender accepts connections; Direct is
+	// the PostgreSQL itself.
+	Endpoints map[string]Endpoint
+	Versions  map[string]string // contender (and pgbench) versions
+
+	logf  func(format string, args ...any)
+	stops []func()
+	runN  int
+}
+
+// HarnessConfig says how to set up a Harness.
+type HarnessConfig struct {
+	WorkDir     string // an empty directory for servers and logs
+	PostgresBin string // directory of initdb, postgres, psql, pg_isready
+	Pgbench     string // default PostgresBin/pgbench
+	Jobs        int
+	Database    string
+	// PostgresSettings are added to PostgresSettings for this server.
+	PostgresSettings []string
+	Logf             func(format string, args ...any) // progress; nil: none
+}
+
+// StartHarness starts the private PostgreSQL and creates the database.
+func StartHarness(ctx context.Context, c HarnessConfig) (*Harness, error) {
+	h := &Harness{
+		WorkDir: c.WorkDir, PostgresBin: c.PostgresBin, Pgbench: c.Pgbench, Jobs: c.Jobs,
+		Database: c.Database, Endpoints: map[string]Endpoint{}, Versions: map[string]string{},
+		logf: c.Logf,
+	}
+	if h.logf == nil {
+		h.logf = func(string, ...any) {}
+	}
+	if h.Pgbench == "" {
+		h.Pgbench = filepath.Join(c.PostgresBin, "pgbench")
+	}
+	acct, err := ServerAccount()
+	if err != nil {
+		return nil, err
+	}
+	h.Account = acct
+	for _, d := range []string{"postgres", "runs"} {
+		if err := os.MkdirAll(filepath.Join(c.WorkDir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	// Everything under WorkDir must be reachable by the server account.
+	if err := os.Chmod(c.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	h.logf("starting PostgreSQL")
+	pg, err := StartPostgres(ctx, c.PostgresBin, filepath.Join(c.WorkDir, "postgres"), acct, c.PostgresSettings...)
+	if err != nil {
+		return nil, err
+	}
+	h.Postgres = pg
+	h.onClose(pg.Stop)
+	h.Endpoints[Direct] = pg.Endpoint
+	if _, err := pg.Psql(ctx, "postgres", "create database "+c.Database); err != nil {
+		h.Close()
+		return nil, err
+	}
+	h.Versions["postgres"] = firstLine(pg.Psql(ctx, c.Database, "show server_version"))
+	h.Versions["pgbench"] = firstLine(run(ctx, nil, "", h.Pgbench, "--version"))
+	return h, nil
+}
+
+func (h *Harness) onClose(f func()) { h.stops = append(h.stops, f) }
+
+// Close stops every server the harness started, in reverse order.
+func (h *Harness) Close() {
+	for i := len(h.stops) - 1; i >= 0; i-- {
+		h.stops[i]()
+	}
+	h.stops = nil
+}
+
+// Dir makes (if needed) and returns a directory of the work directory
+// that the server account owns.
+func (h *Harness) Dir(name string) (string, error) {
+	d := filepath.Join(h.WorkDir, name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return "", err
+	}
+	return d, h.Account.Chown(d)
+}
+
+// Psql runs sql against the harness's database at contender's endpoint.
+func (h *Harness) Psql(ctx context.Context, contender, sql string) (string, error) {
+	return Psql(ctx, h.PostgresBin, h.Endpoints[contender], h.Database, sql)
+}
+
+// StartPgbouncer starts pgbouncer in transaction mode as the contender
+// PgBouncer.
+func (h *Harness) StartPgbouncer(ctx context.Context, path string, poolSize int) error {
+	h.logf("starting pgbouncer")
+	dir, err := h.Dir("pgbouncer")
+	if err != nil {
+		return err
+	}
+	b, err := StartPgbouncer(ctx, PgbouncerConfig{
+		Path: path, Dir: dir, Backend: h.Postgres.Endpoint, Database: h.Database,
+		PoolSize: poolSize, MaxClients: 500, Account: h.Account,
+	}, h.PostgresBin)
+	if err != nil {
+		return err
+	}
+	h.onClose(b.Stop)
+	h.Endpoints[PgBouncer] = b.Endpoint
+	h.Versions[PgBouncer] = firstLine(run(ctx, nil, "", path, "--version"))
+	return nil
+}
+
+// StartSqlcached starts sqlcached as the contender SqlCached; c's Dir,
+// Backend and Database are filled in.
+func (h *Harness) StartSqlcached(ctx context.Context, c SqlcachedConfig) (*Sqlcached, error) {
+	h.logf("starting sqlcached")
+	dir, err := h.Dir("sqlcached")
+	if err != nil {
+		return nil, err
+	}
+	c.Dir, c.Backend, c.Database = dir, h.Postgres.Endpoint, h.Database
+	s, err := StartSqlcached(ctx, c, h.PostgresBin)
+	if err != nil {
+		return nil, err
+	}
+	h.onClose(s.Stop)
+	h.Endpoints[SqlCached] = s.Endpoint
+	h.Versions[SqlCached] = firstLine(run(ctx, nil, "", c.Binary, "version"))
+	return s, nil
+}
+
+// StartPgpool starts pgpool-II as the contender PgPool; c's Dir, Backend,
+// Database and Account are filled in.
+func (h *Harness) StartPgpool(ctx context.Context, c PgpoolConfig) error {
+	h.logf("starting pgpool-II")
+	dir, err := h.Dir("pgpool")
+	if err != nil {
+		return err
+	}
+	c.Dir, c.Backend, c.Database, c.Account = dir, h.Postgres.Endpoint, h.Database, h.Account
+	p, err := StartPgpool(ctx, c, h.PostgresBin)
+	if err != nil {
+		return err
+	}
+	h.onClose(p.Stop)
+	h.Endpoints[PgPool] = p.Endpoint
+	h.Versions[PgPool] = firstLine(run(ctx, nil, "", c.Path, "--version"))
+	return nil
+}
+
+// StartRedis starts a private redis-server and returns its URL.
+func (h *Harness) StartRedis(ctx context.Context, path string) (string, error) {
+	h.logf("starting redis-server")
+	dir, err := h.Dir("redis")
+	if err != nil {
+		return "", err
+	}
+	r, err := StartRedis(ctx, path, dir, h.Account)
+	if err != nil {
+		return "", err
+	}
+	h.onClose(r.Stop)
+	h.Versions["redis"] = firstLine(run(ctx, nil, "", path, "--version"))
+	return r.URL(), nil
+}
+
+// Run is one pgbench run of a workload against a contender.
+type Run struct {
+	Contender    string
+	Workload     Workload
+	Clients      int
+	Mode         string
+	Seconds      int
+	Transactions int // if positive, -t instead of -T
+}
+
+// Bench runs pgbench. The run's directory is removed after a clean run
+// and kept, with pgbench's output, after a failed one.
+func (h *Harness) Bench(ctx context.Context, r Run) (Result, error) {
+	h.runN++
+	ep, ok := h.Endpoints[r.Contender]
+	if !ok {
+		return Result{}, fmt.Errorf("no contender %q", r.Contender)
+	}
+	p := Pgbench{
+		Path: h.Pgbench, Endpoint: ep, Database: h.Database,
+		Workload: r.Workload, Clients: r.Clients, Jobs: min(h.Jobs, r.Clients),
+		Mode: r.Mode, Seconds: r.Seconds, Transactions: r.Transactions,
+		Dir: filepath.Join(h.WorkDir, "runs", fmt.Sprintf("%03d-%s", h.runN, r.Contender)),
+	}
+	res, err := p.Run(ctx)
+	if err == nil && res.Err == nil {
+		os.RemoveAll(p.Dir)
+	} else {
+		// Kept for a look at what went wrong.
+		_ = os.WriteFile(filepath.Join(p.Dir, "pgbench.out"), []byte(res.Output), 0o644)
+	}
+	return res, err
+}
+
+// Rounds describes the timed part of a comparison.
+type Rounds struct {
+	Rounds     int
+	Seconds    int
+	Cells      []Cell
+	Contenders []string // in the order of the first round
+	// Workload returns the workload of a cell.
+	Workload func(Cell) Workload
+	// Skip, if set, leaves a contender out of a cell.
+	Skip func(Cell, string) bool
+	// BeforeRound, if set, runs at the start of every round (0-based).
+	BeforeRound func(ctx context.Context, round int) error
+	// Around, if set, wraps every run: it calls run and may look at the
+	// servers before and after (and annotate the result).
+	Around func(ctx context.Context, contender string, cell Cell, run func() (Result, error)) (Result, error)
+}
+
+// Runs holds every run of a comparison: cell, contender, one result per
+// round.
+type Runs map[Cell]map[string][]Result
+
+// RunRounds runs every cell against every contender, cell after cell,
+// round after round, rotating the contenders' order from round to round
+// so that none always runs first after a change of cell. A contender
+// that does not support a cell's mode is tried in the first round only.
+func (h *Harness) RunRounds(ctx context.Context, rr Rounds) (Runs, error) {
+	runs := Runs{}
+	for _, cell := range rr.Cells {
+		runs[cell] = map[string][]Result{}
+	}
+	for round := 0; round < rr.Rounds; round++ {
+		if rr.BeforeRound != nil {
+			if err := rr.BeforeRound(ctx, round); err != nil {
+				return nil, err
+			}
+		}
+		order := make([]string, len(rr.Contenders))
+		for i := range rr.Contenders {
+			order[i] = rr.Contenders[(i+round)%len(rr.Contenders)]
+		}
+		for _, cell := range rr.Cells {
+			for _, c := range order {
+				if rr.Skip != nil && rr.Skip(cell, c) {
+					continue
+				}
+				prev := runs[cell][c]
+				if len(prev) > 0 && prev[0].Unsupported {
+					continue // it will not work any better in this round
+				}
+				bench := func() (Result, error) {
+					return h.Bench(ctx, Run{Contender: c, Workload: rr.Workload(cell), Clients: cell.Clients, Mode: cell.Mode, Seconds: rr.Seconds})
+				}
+				var r Result
+				var err error
+				if rr.Around != nil {
+					r, err = rr.Around(ctx, c, cell, bench)
+				} else {
+					r, err = bench()
+				}
+				if err != nil {
+					return nil, err
+				}
+				runs[cell][c] = append(prev, r)
+				if r.Err != nil {
+					h.logf("round %d %-24s %-10s %s", round+1, cell, c, describeErr(r))
+				} else {
+					h.logf("round %d %-24s %-10s %9.1f tps  avg %.3f ms  p50 %.3f ms  p99 %.3f ms", round+1, cell, c, r.TPS, r.Avg, r.P50, r.P99)
+				}
+			}
+		}
+	}
+	return runs, nil
+}
+
+// Stat sums up contender's runs of cell: medians over the rounds that
+// completed.
+func (r Runs) Stat(cell Cell, contender string) Stat {
+	var s Stat
+	var tps, avg, p50, p99 []float64
+	for _, x := range r[cell][contender] {
+		s.Runs++
+		if x.Err != nil {
+			s.Unsupported = s.Unsupported || x.Unsupported
+			if s.Err == "" {
+				s.Err = x.Err.Error()
+			}
+			continue
+		}
+		s.OK++
+		tps, avg = append(tps, x.TPS), append(avg, x.Avg)
+		p50, p99 = append(p50, x.P50), append(p99, x.P99)
+	}
+	s.TPS, s.Avg, s.P50, s.P99 = Median(tps), Median(avg), Median(p50), Median(p99)
+	return s
+}
+
+// waitIdle waits until no other client backend of the PostgreSQL is
+// running a statement, so that what one run left behind (statements of
+// clients pgbench dropped at the end of its run) does not load the next.
+func (h *Harness) waitIdle(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := h.Postgres.Psql(ctx, "postgres", `select count(*) from pg_stat_activity
+			where backend_type = 'client backend' and state = 'active' and pid <> pg_backend_pid()`)
+		if err != nil {
+			return err
+		}
+		if firstLine(out, nil) == "0" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("PostgreSQL still busy after %s: %s statements running", timeout, firstLine(out, nil))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
