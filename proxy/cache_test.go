@@ -22,6 +22,51 @@ import (
 // ReadyForQuery.
 func rawAnswer(t *testing.T, dsn string, params map[string]string, sql string) []byte {
 	t.Helper()
+	var b pgwire.Builder
+	b.Begin('Q')
+	b.String(sql)
+	b.Finish()
+	return rawExchange(t, dsn, params, b.B)
+}
+
+// rawExtended runs sql through the extended protocol, unnamed, with one
+// text parameter and every result column in format resultFormat, and
+// returns every byte of the answer up to ReadyForQuery.
+func rawExtended(t *testing.T, dsn string, params map[string]string, sql, param string, resultFormat int16) []byte {
+	t.Helper()
+	var b pgwire.Builder
+	b.Begin('P')
+	b.String("")
+	b.String(sql)
+	b.Int16(0)
+	b.Finish()
+	b.Begin('B')
+	b.String("")
+	b.String("")
+	b.Int16(0)
+	b.Int16(1)
+	b.Int32(int32(len(param)))
+	b.Bytes([]byte(param))
+	b.Int16(1)
+	b.Int16(resultFormat)
+	b.Finish()
+	b.Begin('D')
+	b.Byte('P')
+	b.String("")
+	b.Finish()
+	b.Begin('E')
+	b.String("")
+	b.Int32(0)
+	b.Finish()
+	b.Begin('S')
+	b.Finish()
+	return rawExchange(t, dsn, params, b.B)
+}
+
+// rawExchange sends request on a connection opened with params and
+// returns every byte answered up to and including ReadyForQuery.
+func rawExchange(t *testing.T, dsn string, params map[string]string, request []byte) []byte {
+	t.Helper()
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -42,11 +87,7 @@ func rawAnswer(t *testing.T, dsn string, params map[string]string, sql string) [
 		t.Fatal(err)
 	}
 	defer hc.Conn.Close()
-	var b pgwire.Builder
-	b.Begin('Q')
-	b.String(sql)
-	b.Finish()
-	if _, err := hc.Conn.Write(b.B); err != nil {
+	if _, err := hc.Conn.Write(request); err != nil {
 		t.Fatal(err)
 	}
 	r := pgwire.NewReader(hc.Conn, 8192, 1<<30)
@@ -93,9 +134,23 @@ func TestCachedAnswersAreByteIdentical(t *testing.T) {
 			}
 		}
 	}
+	for _, format := range []int16{0, 1} {
+		for i, params := range settings {
+			q := `select * from typed where coalesce(i, 0) < $1::int order by i nulls last`
+			want := rawExtended(t, e.DirectDSN(), params, q, "5", format)
+			miss := rawExtended(t, e.DSN(), params, q, "5", format)
+			hit := rawExtended(t, e.DSN(), params, q, "5", format)
+			if !bytes.Equal(miss, want) || !bytes.Equal(hit, want) {
+				t.Errorf("extended, format %d, settings %d:\n direct %q\n miss   %q\n hit    %q", format, i, want, miss, hit)
+			}
+		}
+	}
 	// Once directly and once through the proxy (the miss) per settings.
-	if n := e.PG.Calls(t, e.Database, "select * from typed%"); n != int64(2*len(settings)) {
+	if n := e.PG.Calls(t, e.Database, "select * from typed order%"); n != int64(2*len(settings)) {
 		t.Errorf("warehouse ran the query %d times, want %d", n, 2*len(settings))
+	}
+	if n := e.PG.Calls(t, e.Database, "select * from typed where%"); n != int64(2*2*len(settings)) {
+		t.Errorf("warehouse ran the extended query %d times, want %d", n, 2*2*len(settings))
 	}
 }
 
