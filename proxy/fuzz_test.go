@@ -1,6 +1,8 @@
 package proxy_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"net"
 	"testing"
 
@@ -51,6 +53,13 @@ func FuzzSession(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte) {
 		r := e.raw(t)
 		_ = r.write(input) // the proxy may have closed already
+		if wholeMessages(input) {
+			// The session must still answer: a Sync ends any batch, and a
+			// query after it gets its row, unless the proxy ended the
+			// session.
+			_ = r.write(encode(&pgproto3.Sync{}, &pgproto3.Query{String: "select 'end of input'"}))
+			answered(t, r)
+		}
 		// The input may end inside a message: say there is no more.
 		_ = r.nc.(*net.TCPConn).CloseWrite()
 		r.untilEnd()
@@ -65,4 +74,52 @@ func FuzzSession(f *testing.F) {
 		_ = fresh.write([]byte{'X', 0, 0, 0, 4})
 		_ = fresh.nc.Close()
 	})
+}
+
+// wholeMessages reports whether input is a run of whole typed messages
+// that leave a session able to answer, as far as the test can tell
+// without running them: no Terminate, nothing that starts COPY or sleeps.
+func wholeMessages(input []byte) bool {
+	lower := bytes.ToLower(input)
+	if bytes.Contains(lower, []byte("copy")) || bytes.Contains(lower, []byte("sleep")) || bytes.Contains(lower, []byte("lock")) {
+		return false
+	}
+	for len(input) > 0 {
+		if len(input) < 5 || input[0] == 'X' {
+			return false
+		}
+		n := int(binary.BigEndian.Uint32(input[1:5]))
+		if n < 4 || n+1 > len(input) {
+			return false
+		}
+		input = input[n+1:]
+	}
+	return true
+}
+
+// answered reads until the row of the query sent after the input and its
+// ReadyForQuery, or until the proxy ends the session; it fails the test
+// if the proxy does neither within readTimeout.
+func answered(t *testing.T, r *rawClient) {
+	t.Helper()
+	var got []pgproto3.BackendMessage
+	sawRow := false
+	for {
+		m, err := r.receive()
+		if err != nil {
+			if isTimeoutErr(err) {
+				t.Fatalf("the session neither answered nor ended within %v after a Sync and a query; got %s", readTimeout, describe(got[max(0, len(got)-10):]))
+			}
+			return // the proxy ended the session
+		}
+		got = append(got, m)
+		switch m := m.(type) {
+		case *pgproto3.DataRow:
+			sawRow = sawRow || (len(m.Values) == 1 && string(m.Values[0]) == "end of input")
+		case *pgproto3.ReadyForQuery:
+			if sawRow {
+				return
+			}
+		}
+	}
 }

@@ -587,3 +587,40 @@ func TestPinnedSessionHearsItsConnectionEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestErrorAfterFlushSkipsToSync checks a batch that the warehouse fails
+// after the client flushed it: what the client sends before its Sync is
+// ignored, as PostgreSQL ignores it, and the Sync is answered.
+func TestErrorAfterFlushSkipsToSync(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.raw(t)
+	for _, inTx := range []bool{false, true} {
+		want := byte('I')
+		if inTx {
+			r.query("begin")
+			want = 'E'
+		}
+		r.send(&pgproto3.Execute{Portal: "nope"}, &pgproto3.Flush{})
+		m, err := r.receive()
+		if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != "34000" {
+			t.Fatalf("Execute of an unknown portal, flushed: %v %v, want 34000", describe([]pgproto3.BackendMessage{m}), err)
+		}
+		r.send(&pgproto3.Parse{Name: "ignored", Query: "select 1"}, &pgproto3.Bind{PreparedStatement: "ignored"}, &pgproto3.Execute{},
+			&pgproto3.Close{ObjectType: 'P'}, &pgproto3.Sync{})
+		got := r.untilReady()
+		if len(got) != 1 || lastStatus(t, got) != want {
+			t.Fatalf("messages after the error, then Sync (in a transaction: %v): got %s, want ReadyForQuery %q alone", inTx, describe(got), want)
+		}
+		if inTx {
+			r.query("rollback")
+		}
+		// The ignored Parse did not create the statement.
+		r.send(&pgproto3.Bind{PreparedStatement: "ignored"}, &pgproto3.Execute{}, &pgproto3.Sync{})
+		if got := r.untilReady(); errorCode(got) != "26000" {
+			t.Fatalf("the statement of an ignored Parse: got %s, want 26000", describe(got))
+		}
+	}
+	if got := r.query("select 1"); errorCode(got) != "" {
+		t.Fatalf("after the errors: %s", describe(got))
+	}
+}
