@@ -115,8 +115,10 @@ func (p Pgbench) Run(ctx context.Context) (Result, error) {
 		}
 	}
 	// A run that hangs (a client waiting forever on an endpoint that
-	// stopped answering) is killed after a generous deadline.
-	limit := 2*time.Duration(p.Seconds)*time.Second + 30*time.Second
+	// stopped answering) is killed after a generous deadline: pgbench
+	// waits for the transactions in flight when -T runs out, which take
+	// many seconds on a saturated warehouse.
+	limit := 2*time.Duration(p.Seconds)*time.Second + 90*time.Second
 	if p.Transactions > 0 {
 		limit = 10 * time.Minute
 	}
