@@ -43,6 +43,8 @@ type held struct {
 	// transaction.
 	tx                                         *fingerprint.Transaction
 	txQuery                                    string
+	txStmt                                     *stmt // a named transaction statement to register
+	txName                                     string
 	txParsed, txBound, txDescribed, txExecuted bool
 }
 
@@ -172,10 +174,20 @@ func (c *conn) holdTx(h *held, typ byte, msg []byte) bool {
 	var query string
 	switch typ {
 	case 'P':
-		name := s.CString()
+		name := string(s.CString())
 		query = string(s.CString())
-		if s.Err != nil || len(name) != 0 || !mayBeTransactionControl(query) {
+		n := s.Int16()
+		oids := s.Next(4 * int(n))
+		if s.Err != nil || n < 0 || (name != "" && c.stmts[name] != nil) || !mayBeTransactionControl(query) {
 			return false
+		}
+		if name != "" {
+			// JDBC prepares BEGIN, COMMIT and ROLLBACK as named
+			// statements: the client's name is registered when the
+			// batch is answered.
+			h.txStmt = &stmt{query: query, oids: append([]byte(nil), oids...), id: statementID([]byte(query), oids)}
+			h.txStmt.analysis = c.srv.cfg.Analyzer.Analyze(query)
+			h.txName = name
 		}
 	case 'B':
 		// A statement prepared earlier (pgx prepares BEGIN too).
@@ -231,7 +243,13 @@ func (c *conn) holdTxStep(h *held, typ byte, msg []byte) bool {
 
 // txAnswer is what the warehouse would answer the held transaction
 // statement's Parse, Bind and Execute.
-func txAnswer(b *pgwire.Builder, h *held) {
+func (c *conn) txAnswer(b *pgwire.Builder, h *held) {
+	if h.txStmt != nil {
+		if c.stmts == nil {
+			c.stmts = map[string]*stmt{}
+		}
+		c.stmts[h.txName] = h.txStmt
+	}
 	op := h.tx.Op
 	if h.txParsed && len(h.msgs) > 0 && h.msgs[0][0] == 'P' {
 		b.B = append(b.B, parseComplete...)
@@ -261,7 +279,7 @@ func (c *conn) serveTx(h *held) (bool, error) {
 		c.lazyBegin, c.txStatus = h.txQuery, 'T'
 	}
 	var b pgwire.Builder
-	txAnswer(&b, h)
+	c.txAnswer(&b, h)
 	b.Begin('Z')
 	b.Byte(c.txStatus)
 	b.Finish()
@@ -325,7 +343,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	c.held = nil
 	var b pgwire.Builder
 	if h.tx != nil {
-		txAnswer(&b, h)
+		c.txAnswer(&b, h)
 		c.lazyBegin = h.txQuery
 		c.txStatus = 'T'
 	}
