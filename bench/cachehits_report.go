@@ -182,7 +182,9 @@ func (r *CacheHitsResult) writeBars(b *strings.Builder) {
 	if ref.OK > 0 {
 		fmt.Fprintf(b, "- Hit latency at most %.1f× direct `SELECT 1` (%d clients, simple: avg %.3f ms, p50 %.3f ms):\n", HitLatencyBar, r.Reference.Clients, ref.Avg, ref.P50)
 		for _, cell := range r.Cells {
-			if cell == r.Reference {
+			// Latency grows with the clients: only cells with the
+			// reference's number of clients compare.
+			if cell == r.Reference || cell.Clients != r.Reference.Clients {
 				continue
 			}
 			s := r.Runs.Stat(cell, SqlCached)
