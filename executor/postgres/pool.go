@@ -154,6 +154,10 @@ func (p *Pool) wait(ctx context.Context, w *waiter) (*Conn, error) {
 		return p.granted(ctx, w, c)
 	case <-ctx.Done():
 		err = ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The caller's own bound on waiting ran out: the same answer.
+			err = ErrPoolTimeout
+		}
 	case <-t.C:
 		err = ErrPoolTimeout
 	}
