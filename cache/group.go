@@ -207,20 +207,41 @@ func (g *Group) Get(ctx context.Context, req Request, fill Filler) (Result, erro
 		return Result{}, ErrNotCacheable
 	}
 	now := g.now()
+	res, e, err := g.peek(req, now)
+	if err != nil || res.Entry != nil {
+		return res, err
+	}
+	return g.getSlow(ctx, req, fill, e, now)
+}
+
+// Peek returns a fresh answer from this process's tier, or false: it never
+// waits, fills or calls Redis. Callers that must prepare for waiting (a
+// fill, a timer) try it first, so that a hit costs none of that.
+func (g *Group) Peek(req Request) (Result, bool) {
+	if req.TTL <= 0 {
+		return Result{}, false
+	}
+	res, _, _ := g.peek(req, g.now())
+	return res, res.Entry != nil
+}
+
+// peek looks in L1: a fresh entry is the answer; a stale one is returned
+// as e for the slow path.
+func (g *Group) peek(req Request, now time.Time) (res Result, e *Entry, err error) {
 	g.closeMu.RLock()
 	if g.closed {
 		g.closeMu.RUnlock()
-		return Result{}, ErrClosed
+		return Result{}, nil, ErrClosed
 	}
-	e := g.l1.get(req.Key)
+	e = g.l1.get(req.Key)
 	g.closeMu.RUnlock()
 	if e != nil {
 		if age := now.Sub(e.Created); age < req.TTL {
 			g.stats.l1Hits.Add(1)
-			return Result{Entry: e, Status: HitL1, Age: age}, nil
+			return Result{Entry: e, Status: HitL1, Age: age}, e, nil
 		}
 	}
-	return g.getSlow(ctx, req, fill, e, now)
+	return Result{}, e, nil
 }
 
 // getSlow continues Get when L1 had no fresh entry; e is L1's stale one.

@@ -404,3 +404,27 @@ func BenchmarkGetL1HitParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestPeekAnswersOnlyFreshL1Hits(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	g := newGroup(t, Config{Now: clk.Now})
+	f := newFiller("answer")
+	req := request("peek", time.Minute)
+	if _, ok := g.Peek(req); ok {
+		t.Fatal("Peek found an answer before any fill")
+	}
+	wantStatus(t, mustGet(t, g, req, f), Miss, "answer")
+	r, ok := g.Peek(req)
+	if !ok {
+		t.Fatal("Peek missed a fresh entry")
+	}
+	wantStatus(t, r, HitL1, "answer")
+	clk.Advance(2 * time.Minute)
+	if _, ok := g.Peek(req); ok {
+		t.Fatal("Peek answered an entry past its TTL")
+	}
+	if got := f.fills(); got != 1 {
+		t.Errorf("fills = %d, want 1: Peek never fills", got)
+	}
+}

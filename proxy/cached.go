@@ -106,8 +106,9 @@ func (c *conn) keySettings() []fingerprint.Setting {
 // when the answer is too large to cache: the caller relays it instead.
 func (c *conn) cachedQuery(sql string, a *fingerprint.Analysis, r Rule) (bool, error) {
 	req := c.cacheRequest(c.cacheKey(a, r), a, r)
-	fill := c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.settings, MaxBytes: r.MaxEntryBytes}, r)
-	res, err := c.cacheGet(req, fill)
+	res, err := c.cacheGet(req, func() cache.Filler {
+		return c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.settings, MaxBytes: r.MaxEntryBytes}, r)
+	})
 	if errors.Is(err, cache.ErrTooLarge) {
 		return false, nil
 	}
@@ -124,7 +125,10 @@ var errCanceledByClient = newError(CodeQueryCanceled, "canceling statement due t
 // fill, ends when the client sends a CancelRequest (57014) or goes away
 // (watched once the wait has lasted watchInterval); the fill goes on and
 // its answer is stored for the next viewer.
-func (c *conn) cacheGet(req cache.Request, fill cache.Filler) (cache.Result, error) {
+func (c *conn) cacheGet(req cache.Request, fill func() cache.Filler) (cache.Result, error) {
+	if res, ok := c.srv.cfg.Cache.Peek(req); ok {
+		return res, nil // a hit: nothing to wait for, nothing to fill
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	c.mu.Lock()
@@ -142,7 +146,7 @@ func (c *conn) cacheGet(req cache.Request, fill cache.Filler) (cache.Result, err
 		}
 		cancel(errClientGone)
 	})
-	res, err := c.srv.cfg.Cache.Get(ctx, req, fill)
+	res, err := c.srv.cfg.Cache.Get(ctx, req, fill())
 	close(done)
 	if !watch.Stop() {
 		<-exited // the watcher reads the client: let it finish first

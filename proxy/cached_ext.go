@@ -320,11 +320,12 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		Normalized: a.Normalized, ParamOIDs: oids, ParamFormats: h.paramFormats, Params: h.params,
 		ResultFormats: h.resultFormats, Settings: c.keySettings(),
 	}
-	ereq := &executor.Request{
-		Login: executor.Login(c.login), SQL: h.st.query, ParamOIDs: oids, ParamFormats: h.paramFormats,
-		Params: h.params, ResultFormats: h.resultFormats, Settings: c.settings, MaxBytes: r.MaxEntryBytes,
-	}
-	res, err := c.cacheGet(c.cacheRequest(cache.Key(fingerprint.KeyOf(in)), a, r), c.filler(ereq, r))
+	res, err := c.cacheGet(c.cacheRequest(cache.Key(fingerprint.KeyOf(in)), a, r), func() cache.Filler {
+		return c.filler(&executor.Request{
+			Login: executor.Login(c.login), SQL: h.st.query, ParamOIDs: oids, ParamFormats: h.paramFormats,
+			Params: h.params, ResultFormats: h.resultFormats, Settings: c.settings, MaxBytes: r.MaxEntryBytes,
+		}, r)
+	})
 	switch {
 	case errors.Is(err, errClientGone):
 		return true, err
