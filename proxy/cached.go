@@ -57,11 +57,16 @@ func (c *conn) cacheable(sql string) (*fingerprint.Analysis, Rule, bool) {
 	if !a.Cacheable || len(a.Statements) != 1 {
 		return a, Rule{}, false
 	}
-	r := cfg.Rules(RuleInput{Analysis: a, User: c.user, Database: c.database, ApplicationName: c.applicationName()})
+	r := c.rule(a)
 	if !r.Cache || r.TTL <= 0 {
 		return a, r, false
 	}
 	return a, r, true
+}
+
+// rule asks the policy how a's answers are cached for this session.
+func (c *conn) rule(a *fingerprint.Analysis) Rule {
+	return c.srv.cfg.Rules(RuleInput{Analysis: a, User: c.user, Database: c.database, ApplicationName: c.applicationName()})
 }
 
 func (c *conn) applicationName() string {
@@ -74,14 +79,26 @@ func (c *conn) applicationName() string {
 }
 
 // cacheKey computes the key of sql for this session.
-func (c *conn) cacheKey(a *fingerprint.Analysis, r Rule) cache.Key {
+// What the extended protocol adds to a key: nothing for a simple query.
+type boundParams struct {
+	oids          []uint32
+	formats       []int16
+	values        [][]byte
+	resultFormats []int16
+}
+
+func (c *conn) cacheKey(a *fingerprint.Analysis, r Rule, p boundParams) cache.Key {
 	in := fingerprint.KeyInput{
-		Backend:    c.backend.Name,
-		Database:   c.login.Database,
-		User:       c.user,
-		Shared:     r.Shared && !a.PerUser,
-		Normalized: a.Normalized,
-		Settings:   c.keySettings(),
+		Backend:       c.backend.Name,
+		Database:      c.login.Database,
+		User:          c.user,
+		Shared:        r.Shared && !a.PerUser,
+		Normalized:    a.Normalized,
+		ParamOIDs:     p.oids,
+		ParamFormats:  p.formats,
+		Params:        p.values,
+		ResultFormats: p.resultFormats,
+		Settings:      c.keySettings(),
 	}
 	return cache.Key(fingerprint.KeyOf(in))
 }
@@ -105,7 +122,7 @@ func (c *conn) keySettings() []fingerprint.Setting {
 // cachedQuery answers a simple query through the cache. It returns false
 // when the answer is too large to cache: the caller relays it instead.
 func (c *conn) cachedQuery(sql string, a *fingerprint.Analysis, r Rule) (bool, error) {
-	req := c.cacheRequest(c.cacheKey(a, r), a, r)
+	req := c.cacheRequest(c.cacheKey(a, r, boundParams{}), a, r)
 	res, err := c.cacheGet(req, func() cache.Filler {
 		return c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.settings, MaxBytes: r.MaxEntryBytes}, r)
 	})
@@ -300,39 +317,65 @@ func (s *Server) loadVolatility(ctx context.Context, c *conn, force bool) {
 // transactionLocally answers BEGIN, COMMIT and ROLLBACK without the
 // warehouse where it can.
 func (c *conn) transactionLocally(sql string) (bool, error) {
-	if c.srv.cfg.Cache == nil || c.sc != nil || c.pinned != "" || !mayBeTransactionControl(sql) {
+	if c.srv.cfg.Cache == nil || c.sc != nil || c.pinned != "" {
 		return false, nil
 	}
-	a := c.srv.cfg.Analyzer.Analyze(sql)
-	if len(a.Statements) != 1 || a.Statements[0].Tx == nil {
+	tx := c.localTx(sql)
+	if tx == nil {
 		return false, nil
 	}
-	tx := a.Statements[0].Tx
-	var tag string
-	switch {
-	case tx.Op == fingerprint.TxBegin && c.txStatus == 'I' && readCommitted(tx.Isolation, c.settings):
-		c.lazyBegin = sql
-		c.txStatus = 'T'
-		tag = "BEGIN"
-	case tx.Op == fingerprint.TxCommit && c.lazyBegin != "" && !tx.Chain:
-		tag = "COMMIT"
-	case tx.Op == fingerprint.TxRollback && c.lazyBegin != "" && !tx.Chain:
-		tag = "ROLLBACK"
-	default:
-		return false, nil
-	}
-	if tag != "BEGIN" {
-		c.lazyBegin = ""
-		c.txStatus = 'I'
-	}
+	c.applyLocalTx(tx, sql)
 	var b pgwire.Builder
 	b.Begin('C')
-	b.String(tag)
+	b.String(txTag(tx.Op))
 	b.Finish()
 	b.Begin('Z')
 	b.Byte(c.txStatus)
 	b.Finish()
 	return true, c.writeClient(b.B, true)
+}
+
+// localTx returns the transaction statement sql is when the proxy may
+// answer it itself: BEGIN at READ COMMITTED outside a transaction, COMMIT
+// or ROLLBACK (without AND CHAIN) of a transaction begun lazily; nil
+// otherwise.
+func (c *conn) localTx(sql string) *fingerprint.Transaction {
+	if !mayBeTransactionControl(sql) {
+		return nil
+	}
+	a := c.srv.cfg.Analyzer.Analyze(sql)
+	if len(a.Statements) != 1 || a.Statements[0].Tx == nil {
+		return nil
+	}
+	tx := a.Statements[0].Tx
+	switch {
+	case tx.Op == fingerprint.TxBegin && c.txStatus == 'I' && readCommitted(tx.Isolation, c.settings):
+	case (tx.Op == fingerprint.TxCommit || tx.Op == fingerprint.TxRollback) && c.lazyBegin != "" && !tx.Chain:
+	default:
+		return nil
+	}
+	return tx
+}
+
+// applyLocalTx records a transaction statement the proxy answered: BEGIN
+// opens a lazy transaction, COMMIT and ROLLBACK end it.
+func (c *conn) applyLocalTx(tx *fingerprint.Transaction, sql string) {
+	if tx.Op == fingerprint.TxBegin {
+		c.lazyBegin, c.txStatus = sql, 'T'
+		return
+	}
+	c.lazyBegin, c.txStatus = "", 'I'
+}
+
+// txTag is the command tag of a transaction statement.
+func txTag(op fingerprint.TxOp) string {
+	switch op {
+	case fingerprint.TxCommit:
+		return "COMMIT"
+	case fingerprint.TxRollback:
+		return "ROLLBACK"
+	}
+	return "BEGIN"
 }
 
 // readCommitted reports whether a transaction begun with isolation (""

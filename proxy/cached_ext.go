@@ -201,15 +201,8 @@ func (c *conn) holdTx(h *held, typ byte, msg []byte) bool {
 	default:
 		return false
 	}
-	a := c.srv.cfg.Analyzer.Analyze(query)
-	if len(a.Statements) != 1 || a.Statements[0].Tx == nil {
-		return false
-	}
-	tx := a.Statements[0].Tx
-	switch {
-	case tx.Op == fingerprint.TxBegin && c.txStatus == 'I' && readCommitted(tx.Isolation, c.settings):
-	case (tx.Op == fingerprint.TxCommit || tx.Op == fingerprint.TxRollback) && c.lazyBegin != "" && !tx.Chain:
-	default:
+	tx := c.localTx(query)
+	if tx == nil {
 		return false
 	}
 	h.tx = tx
@@ -258,15 +251,8 @@ func (c *conn) txAnswer(b *pgwire.Builder, h *held) {
 	if h.txDescribed {
 		b.B = append(b.B, noData...)
 	}
-	tag := "BEGIN"
-	switch op {
-	case fingerprint.TxCommit:
-		tag = "COMMIT"
-	case fingerprint.TxRollback:
-		tag = "ROLLBACK"
-	}
 	b.Begin('C')
-	b.String(tag)
+	b.String(txTag(op))
 	b.Finish()
 }
 
@@ -274,10 +260,7 @@ func (c *conn) txAnswer(b *pgwire.Builder, h *held) {
 // COMMIT or ROLLBACK of a lazily begun transaction.
 func (c *conn) serveTx(h *held) (bool, error) {
 	c.held = nil
-	c.lazyBegin, c.txStatus = "", 'I'
-	if h.tx.Op == fingerprint.TxBegin {
-		c.lazyBegin, c.txStatus = h.txQuery, 'T'
-	}
+	c.applyLocalTx(h.tx, h.txQuery)
 	var b pgwire.Builder
 	c.txAnswer(&b, h)
 	b.Begin('Z')
@@ -307,7 +290,7 @@ func (c *conn) releaseHeld() error {
 // it when it cannot.
 func (c *conn) serveHeld(h *held) (bool, error) {
 	a := h.st.analysis
-	r := c.srv.cfg.Rules(RuleInput{Analysis: a, User: c.user, Database: c.database, ApplicationName: c.applicationName()})
+	r := c.rule(a)
 	if !r.Cache || r.TTL <= 0 || len(a.Statements) != 1 {
 		return false, c.releaseHeld()
 	}
@@ -315,12 +298,8 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	for i := range oids {
 		oids[i] = binary.BigEndian.Uint32(h.st.oids[4*i:])
 	}
-	in := fingerprint.KeyInput{
-		Backend: c.backend.Name, Database: c.login.Database, User: c.user, Shared: r.Shared && !a.PerUser,
-		Normalized: a.Normalized, ParamOIDs: oids, ParamFormats: h.paramFormats, Params: h.params,
-		ResultFormats: h.resultFormats, Settings: c.keySettings(),
-	}
-	res, err := c.cacheGet(c.cacheRequest(cache.Key(fingerprint.KeyOf(in)), a, r), func() cache.Filler {
+	key := c.cacheKey(a, r, boundParams{oids: oids, formats: h.paramFormats, values: h.params, resultFormats: h.resultFormats})
+	res, err := c.cacheGet(c.cacheRequest(key, a, r), func() cache.Filler {
 		return c.filler(&executor.Request{
 			Login: executor.Login(c.login), SQL: h.st.query, ParamOIDs: oids, ParamFormats: h.paramFormats,
 			Params: h.params, ResultFormats: h.resultFormats, Settings: c.settings, MaxBytes: r.MaxEntryBytes,
@@ -345,8 +324,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	var b pgwire.Builder
 	if h.tx != nil {
 		c.txAnswer(&b, h)
-		c.lazyBegin = h.txQuery
-		c.txStatus = 'T'
+		c.applyLocalTx(h.tx, h.txQuery)
 	}
 	if h.parse != nil {
 		if c.stmts == nil {
