@@ -48,18 +48,7 @@ func (r *CacheHitsResult) Markdown(command string) string {
 
 	row := func(cells []string) { fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | ")) }
 	hasSC := contains(c.Contenders, SqlCached)
-	header := []string{"workload", "clients", "mode"}
-	align := []string{"---", "---:", "---"}
-	for _, ct := range c.Contenders {
-		header = append(header, ct+" TPS", ct+" avg / p50 / p99 ms")
-		align = append(align, "---:", "---:")
-	}
-	if hasSC && contains(c.Contenders, PgPool) {
-		header, align = append(header, "sqlcached / pgpool"), append(align, "---:")
-	}
-	if hasSC && contains(c.Contenders, Direct) {
-		header, align = append(header, "sqlcached / direct"), append(align, "---:")
-	}
+	header, align := comparisonHeader(c.Contenders, PgPool)
 	row(header)
 	row(align)
 	var notes []string

@@ -70,18 +70,7 @@ func (r *PassthroughResult) Markdown(command string) string {
 	fmt.Fprintf(&b, "Load average (1, 5, 15 min) at the start: %s; at the end: %s; took %s.\n\n", r.LoadBefore, r.LoadAfter, r.Elapsed.Round(1e9))
 
 	hasSC := contains(c.Contenders, SqlCached)
-	header := []string{"workload", "clients", "mode"}
-	align := []string{"---", "---:", "---"}
-	for _, ct := range c.Contenders {
-		header = append(header, ct+" TPS", ct+" avg / p50 / p99 ms")
-		align = append(align, "---:", "---:")
-	}
-	if hasSC && contains(c.Contenders, PgBouncer) {
-		header, align = append(header, "sqlcached / pgbouncer"), append(align, "---:")
-	}
-	if hasSC && contains(c.Contenders, Direct) {
-		header, align = append(header, "sqlcached / direct"), append(align, "---:")
-	}
+	header, align := comparisonHeader(c.Contenders, PgBouncer)
 	row := func(cells []string) { fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | ")) }
 	row(header)
 	row(align)
@@ -195,4 +184,25 @@ func (r *PassthroughResult) roundRatios(cell Cell) []string {
 		out = append(out, fmt.Sprintf("%.2f", x.TPS/base[i].TPS))
 	}
 	return out
+}
+
+// comparisonHeader returns the header and alignment rows of a table with
+// TPS and latencies per contender, then sqlcached's ratios to peer and to
+// direct PostgreSQL where both are contenders.
+func comparisonHeader(contenders []string, peer string) (header, align []string) {
+	header = []string{"workload", "clients", "mode"}
+	align = []string{"---", "---:", "---"}
+	for _, ct := range contenders {
+		header = append(header, ct+" TPS", ct+" avg / p50 / p99 ms")
+		align = append(align, "---:", "---:")
+	}
+	if !contains(contenders, SqlCached) {
+		return header, align
+	}
+	for _, other := range []string{peer, Direct} {
+		if contains(contenders, other) {
+			header, align = append(header, "sqlcached / "+other), append(align, "---:")
+		}
+	}
+	return header, align
 }
