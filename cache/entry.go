@@ -33,7 +33,9 @@ type Entry struct {
 	Rows int64
 
 	// Key, Created, Tables and Labels are set by the Group from the Request
-	// when a fill returns; a Filler leaves them alone.
+	// when a fill returns; a Filler leaves them alone, except that it may
+	// set Created to a time before the fill when its answer is older (one
+	// derived from another entry keeps that entry's age).
 	Key     Key
 	Created time.Time
 	Tables  []string

@@ -364,7 +364,10 @@ func (g *Group) run(ctx context.Context, req Request, fill Filler, leader *byte,
 		g.stats.fillErrors.Add(1)
 		return &flight{err: errors.New("cache: fill returned neither an entry nor an error"), leader: leader}
 	}
-	e.Key, e.Created = req.Key, start
+	e.Key = req.Key
+	if e.Created.IsZero() || e.Created.After(start) {
+		e.Created = start
+	}
 	e.Tables, e.Labels = slices.Clone(req.Tables), slices.Clone(req.Labels)
 	e.gens, e.window = rgens, req.window()
 	e.size = e.encodedLen()

@@ -428,3 +428,31 @@ func TestPeekAnswersOnlyFreshL1Hits(t *testing.T) {
 		t.Errorf("fills = %d, want 1: Peek never fills", got)
 	}
 }
+
+// TestFillerMayKeepAnOlderCreated: an answer derived from an older one
+// keeps its age, so that deriving never makes an answer fresher than the
+// one it came from; a Created in the future is the fill's start.
+func TestFillerMayKeepAnOlderCreated(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	g := newGroup(t, Config{Now: clk.Now})
+	req := request("derived", 10*time.Minute)
+	old := clk.Now().Add(-8 * time.Minute)
+	r := mustGet(t, g, req, FillFunc(func(context.Context) (*Entry, error) {
+		return &Entry{Payload: []byte("old"), Created: old}, nil
+	}))
+	if r.Age != 8*time.Minute || !r.Entry.Created.Equal(old) {
+		t.Fatalf("age %v, created %v; want 8m, %v", r.Age, r.Entry.Created, old)
+	}
+	clk.Advance(3 * time.Minute) // 11 minutes old: past the TTL
+	f := newFiller("new")
+	wantStatus(t, mustGet(t, g, req, f), Miss, "new")
+
+	future := request("future", 10*time.Minute)
+	r = mustGet(t, g, future, FillFunc(func(context.Context) (*Entry, error) {
+		return &Entry{Payload: []byte("x"), Created: clk.Now().Add(time.Hour)}, nil
+	}))
+	if r.Age != 0 {
+		t.Fatalf("an entry created in the future has age %v, want 0", r.Age)
+	}
+}

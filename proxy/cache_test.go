@@ -154,6 +154,63 @@ func TestCachedAnswersAreByteIdentical(t *testing.T) {
 	}
 }
 
+// TestBinaryAnswersComeFromCachedText: a statement answered in text and
+// then asked for binary results (as the JDBC driver does once it has
+// prepared it) runs once: the binary answer is converted from the cached
+// text one, byte for byte what PostgreSQL sends. Where a column's binary
+// form cannot be read off its text (a date in DateStyle SQL, floats
+// without extra_float_digits), the warehouse answers. A write through the
+// proxy in between is seen.
+func TestBinaryAnswersComeFromCachedText(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, `create table conv (i int, big bigint, n numeric, f float8, t text, ts timestamptz, d date,
+		b bytea, u uuid, jb jsonb, ok bool)`)
+	e.PG.Exec(t, e.Database, `insert into conv values
+		(1, 9007199254740993, 12345.678901, 0.1, 'héllo', '2026-03-01 12:34:56.789+02', '2026-03-01', '\x00ff10',
+		 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"b": {"c": null}}', true),
+		(NULL, -1, 'NaN', '-Infinity', '', '-infinity', '1999-12-31', '', NULL, '[]', false)`)
+	q := `select * from conv where coalesce(i, 0) < $1::int order by i nulls last`
+	cases := []struct {
+		params  map[string]string
+		derived bool
+	}{
+		{map[string]string{"extra_float_digits": "3", "TimeZone": "Asia/Kolkata", "DateStyle": "ISO, DMY"}, true},
+		{map[string]string{"extra_float_digits": "2", "TimeZone": "America/St_Johns"}, true},
+		{map[string]string{"extra_float_digits": "3", "DateStyle": "SQL, DMY"}, false},
+		{map[string]string{"extra_float_digits": "0"}, false},
+		{map[string]string{}, false},
+	}
+	for i, c := range cases {
+		param := fmt.Sprint(5 + i)
+		before := e.PG.Calls(t, e.Database, "select * from conv where%")
+		text := rawExtended(t, e.DSN(), c.params, q, param, 0)
+		got := rawExtended(t, e.DSN(), c.params, q, param, 1)
+		want := rawExtended(t, e.DirectDSN(), c.params, q, param, 1)
+		if !bytes.Equal(got, want) {
+			t.Errorf("settings %v: binary answer through the proxy differs:\n proxy  %q\n direct %q", c.params, got, want)
+		}
+		if wantText := rawExtended(t, e.DirectDSN(), c.params, q, param, 0); !bytes.Equal(text, wantText) {
+			t.Errorf("settings %v: text answer through the proxy differs", c.params)
+		}
+		runs := e.PG.Calls(t, e.Database, "select * from conv where%") - before - 2 // less the direct ones
+		if want := map[bool]int64{true: 1, false: 2}[c.derived]; runs != want {
+			t.Errorf("settings %v: text then binary ran %d times on the warehouse, want %d", c.params, runs, want)
+		}
+	}
+	// A write through the proxy invalidates the text answer: the binary
+	// one that follows is not converted from the old text.
+	params := cases[0].params
+	rawExtended(t, e.DSN(), params, q, "50", 0)
+	pc := e.connect(t)
+	if _, err := pc.Exec(ctxT(t), "update conv set big = 42 where i = 1"); err != nil {
+		t.Fatal(err)
+	}
+	got, want := rawExtended(t, e.DSN(), params, q, "50", 1), rawExtended(t, e.DirectDSN(), params, q, "50", 1)
+	if !bytes.Equal(got, want) || !bytes.Contains(got, []byte{0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 42}) {
+		t.Errorf("after an update through the proxy:\n proxy  %q\n direct %q", got, want)
+	}
+}
+
 func TestRepeatsRunOnceOnWarehouse(t *testing.T) {
 	e := newEnv(t, envOptions{cache: true})
 	e.PG.Exec(t, e.Database, `create table sales (region text, amount int); insert into sales select 'r' || (g % 4), g from generate_series(1, 1000) g`)

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/pgformat"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
 
@@ -298,12 +302,17 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	for i := range oids {
 		oids[i] = binary.BigEndian.Uint32(h.st.oids[4*i:])
 	}
-	key := c.cacheKey(a, r, boundParams{oids: oids, formats: h.paramFormats, values: h.params, resultFormats: h.resultFormats})
-	res, err := c.cacheGet(c.cacheRequest(key, a, r), func() cache.Filler {
-		return c.filler(&executor.Request{
+	bound := boundParams{oids: oids, formats: h.paramFormats, values: h.params, resultFormats: h.resultFormats}
+	res, err := c.cacheGet(c.cacheRequest(c.cacheKey(a, r, bound), a, r), func() cache.Filler {
+		run := c.filler(&executor.Request{
 			Login: executor.Login(c.login), SQL: h.st.query, ParamOIDs: oids, ParamFormats: h.paramFormats,
 			Params: h.params, ResultFormats: h.resultFormats, Settings: c.settings, MaxBytes: r.MaxEntryBytes,
 		}, r)
+		if !slices.Contains(h.resultFormats, 1) {
+			return run
+		}
+		bound.resultFormats = nil
+		return c.fromText(c.cacheRequest(c.cacheKey(a, r, bound), a, r), h.resultFormats, run)
 	})
 	switch {
 	case errors.Is(err, errClientGone):
@@ -375,4 +384,46 @@ func (c *conn) filler(req *executor.Request, r Rule) cache.Filler {
 		}
 		return &cache.Entry{Payload: res.Wire, Rows: res.Rows}, nil
 	})
+}
+
+// fromText fills an answer asked for in binary result formats from the
+// same statement's cached answer in text, converted, when there is one and
+// every binary column converts exactly (see pgformat); otherwise it runs.
+// The JDBC driver asks for text results until it has prepared a statement
+// and for binary after: both are one execution on the warehouse. A
+// converted answer keeps the age of the one it came from.
+func (c *conn) fromText(text cache.Request, formats []int16, run cache.Filler) cache.Filler {
+	opts := pgformat.Options{ExactFloats: c.exactFloats()}
+	group := c.srv.cfg.Cache
+	return cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
+		if t, ok := group.Peek(text); ok {
+			if wire, ok := pgformat.ToBinary(t.Entry.Payload, formats, opts); ok {
+				return &cache.Entry{Payload: wire, Rows: t.Entry.Rows, Created: t.Entry.Created}, nil
+			}
+		}
+		return run.Fill(ctx)
+	})
+}
+
+// exactFloats reports whether the session's float output round-trips:
+// extra_float_digits of 3, or of 1 or more from PostgreSQL 12 on.
+func (c *conn) exactFloats() bool {
+	sql, ok := c.settings["extra_float_digits"]
+	if !ok {
+		return false // the warehouse's default, which the proxy cannot see
+	}
+	v := strings.TrimRight(strings.TrimSpace(sql), "; ")
+	if i := strings.LastIndexAny(v, " ="); i >= 0 {
+		v = v[i+1:]
+	}
+	n, err := strconv.Atoi(strings.Trim(v, "'"))
+	switch {
+	case err != nil || n < 1:
+		return false
+	case n >= 3:
+		return true
+	}
+	major, _, _ := strings.Cut(c.backend.Pool.ServerParams()["server_version"], ".")
+	m, err := strconv.Atoi(major)
+	return err == nil && m >= 12
 }
