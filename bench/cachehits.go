@@ -10,11 +10,12 @@ import (
 
 // CacheHitsConfig describes a comparison of cache hits on a dashboard mix:
 // direct PostgreSQL (every query runs), pgpool-II with its in-memory query
-// cache and sqlcached with a catch-all caching policy.
+// cache, sqlcached with a catch-all caching policy, and the Bare server
+// (the floor of a hit on the machine).
 type CacheHitsConfig struct {
 	Clients    []int
 	Modes      []string // pgbench -M: simple, extended, prepared
-	Contenders []string // Direct, PgPool, SqlCached, in the order of the first round
+	Contenders []string // Direct, PgPool, SqlCached, Bare, in the order of the first round
 	Jobs       int      // pgbench -j
 	Seconds    int      // pgbench -T of each run
 	Rounds     int
@@ -101,7 +102,7 @@ func RunCacheHits(ctx context.Context, cfg CacheHitsConfig) (*CacheHitsResult, e
 	}
 	for _, c := range cfg.Contenders {
 		switch c {
-		case Direct, PgPool, SqlCached:
+		case Direct, PgPool, SqlCached, Bare:
 		default:
 			return nil, fmt.Errorf("unknown contender %q", c)
 		}
@@ -257,6 +258,23 @@ func RunCacheHits(ctx context.Context, cfg CacheHitsConfig) (*CacheHitsResult, e
 		}
 	}
 
+	if contains(cfg.Contenders, Bare) {
+		sqls := make([]string, len(DashboardQueries))
+		for i, q := range DashboardQueries {
+			sqls[i] = q.SQL
+		}
+		answers, err := FetchAnswers(ctx, h.Endpoints[Direct].DSN("postgres", h.Database), sqls)
+		if err != nil {
+			return nil, err
+		}
+		bs, err := StartBare(answers)
+		if err != nil {
+			return nil, err
+		}
+		h.onClose(bs.Stop)
+		h.Endpoints[Bare] = bs.Endpoint
+	}
+
 	// Every query once per proxy and protocol, so that the timed runs find
 	// everything cached; again at the start of every round, so that a
 	// short TTL cannot run out under the timed runs.
@@ -288,6 +306,9 @@ func RunCacheHits(ctx context.Context, cfg CacheHitsConfig) (*CacheHitsResult, e
 			return DashboardWorkload()
 		},
 		Skip: func(c Cell, contender string) bool {
+			if contender == Bare && c.Mode != "simple" {
+				return true // it speaks the simple protocol only
+			}
 			switch c.Workload {
 			case referenceCell.Workload:
 				return contender != Direct

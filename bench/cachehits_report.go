@@ -66,6 +66,9 @@ func (r *CacheHitsResult) Markdown(command string) string {
 			if contains(c.Contenders, Direct) {
 				cols = append(cols, fmtRatio(Ratio(scs, r.Runs.Stat(cell, Direct))))
 			}
+			if contains(c.Contenders, Bare) {
+				cols = append(cols, fmtRatio(Ratio(scs, r.Runs.Stat(cell, Bare))))
+			}
 		}
 		row(cols)
 	}
@@ -197,6 +200,20 @@ func (r *CacheHitsResult) writeBars(b *strings.Builder) {
 				continue
 			}
 			fmt.Fprintf(b, "  - %s: **%.2f×** (%s)\n", cell, x, met(x >= HitTPSBar))
+		}
+	}
+	if contains(c.Contenders, Bare) {
+		b.WriteString("- The floor: the bare server (a map lookup and a write per query, nothing else) on the same machine in the same rounds:\n")
+		for _, cell := range r.Cells {
+			bs := r.Runs.Stat(cell, Bare)
+			if cell == r.Reference || bs.OK == 0 {
+				continue
+			}
+			line := fmt.Sprintf("  - %s: sqlcached reaches **%.2f×** of the bare server's TPS", cell, Ratio(r.Runs.Stat(cell, SqlCached), bs))
+			if x := Ratio(bs, r.Runs.Stat(cell, PgPool)); !math.IsNaN(x) {
+				line += fmt.Sprintf("; the bare server itself runs %.2f× pgpool-II", x)
+			}
+			b.WriteString(line + "\n")
 		}
 	}
 }

@@ -199,7 +199,7 @@ func comparisonHeader(contenders []string, peer string) (header, align []string)
 	if !contains(contenders, SqlCached) {
 		return header, align
 	}
-	for _, other := range []string{peer, Direct} {
+	for _, other := range []string{peer, Direct, Bare} {
 		if contains(contenders, other) {
 			header, align = append(header, "sqlcached / "+other), append(align, "---:")
 		}

@@ -11,7 +11,9 @@
 // L2), checks every dashboard query's answers through each proxy against
 // PostgreSQL's, fills the caches, and runs pgbench on the mix of dashboard
 // queries against each contender in turn, round after round, with SELECT 1
-// sent straight to PostgreSQL as the reference. It prints a Markdown table
+// sent straight to PostgreSQL as the reference. The bare contender is the
+// floor of a hit on the machine: a server in this process that answers
+// each query from a map of PostgreSQL's answers (simple protocol only). It prints a Markdown table
 // of medians and ratios. Everything it starts is stopped and the
 // temporary directory removed when it ends (unless -keep). As root, the
 // servers run as the postgres user.
@@ -39,7 +41,7 @@ func run() int {
 		rounds     = flag.Int("rounds", 3, "rounds; every round runs every cell against every contender")
 		clients    = flag.String("clients", "8,32", "pgbench -c values")
 		modes      = flag.String("modes", "simple,prepared", "pgbench -M values: simple, extended, prepared")
-		contenders = flag.String("contenders", "direct,pgpool,sqlcached", "contenders, in the order of the first round")
+		contenders = flag.String("contenders", "direct,pgpool,sqlcached,bare", "contenders, in the order of the first round (bare: the floor, a server answering from a map of PostgreSQL's answers)")
 		jobs       = flag.Int("j", 2, "pgbench -j")
 		rows       = flag.Int("rows", 3_000_000, "rows of the orders fact table")
 		ttl        = flag.String("ttl", "10m", "ttl of sqlcached's catch-all policy")
