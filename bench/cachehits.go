@@ -38,9 +38,12 @@ type CacheHitsConfig struct {
 	Logf func(format string, args ...any) // progress; nil: none
 }
 
-// The reference cell: SELECT 1 sent straight to PostgreSQL, the floor a
-// cache hit through a proxy is held against.
-var referenceCell = Cell{Workload: "select1", Clients: 8, Mode: "simple"}
+// The reference cells: SELECT 1 sent straight to PostgreSQL, one per
+// number of clients, the latency a cache hit through a proxy is held
+// against. With one client, pgbench's per-transaction clock is exact.
+const referenceWorkload = "select1"
+
+func isReference(c Cell) bool { return c.Workload == referenceWorkload }
 
 // pgpoolCachedWorkload is the name of the cells that run only the
 // dashboard queries pgpool-II's query cache keeps.
@@ -70,7 +73,7 @@ type CacheHitsResult struct {
 	// cache in the checks; when they are not all of them, the
 	// pgpool-cached cells run just these (simple protocol, no direct).
 	PgpoolCached []Script
-	Reference    Cell
+	References   []Cell
 	// Executions are the warehouse executions of dashboard queries per
 	// transaction pgbench counted, by cell and contender, one per round:
 	// 1 for direct, 0 for a proxy that answered everything from its cache.
@@ -97,7 +100,7 @@ func RunCacheHits(ctx context.Context, cfg CacheHitsConfig) (*CacheHitsResult, e
 		logf = func(string, ...any) {}
 	}
 	res := &CacheHitsResult{
-		Config: cfg, Reference: referenceCell, LoadBefore: loadavg(), Started: time.Now(),
+		Config: cfg, LoadBefore: loadavg(), Started: time.Now(),
 		Executions: map[Cell]map[string][]float64{},
 	}
 	for _, c := range cfg.Contenders {
@@ -113,7 +116,9 @@ func RunCacheHits(ctx context.Context, cfg CacheHitsConfig) (*CacheHitsResult, e
 		}
 	}
 	if contains(cfg.Contenders, Direct) {
-		res.Cells = append(res.Cells, referenceCell)
+		for _, n := range cfg.Clients {
+			res.References = append(res.References, Cell{referenceWorkload, n, "simple"})
+		}
 	}
 	for _, cell := range res.Cells {
 		res.Executions[cell] = map[string][]float64{}
@@ -240,23 +245,14 @@ func RunCacheHits(ctx context.Context, cfg CacheHitsConfig) (*CacheHitsResult, e
 			}
 		}
 		if len(res.PgpoolCached) > 0 && len(res.PgpoolCached) < len(DashboardQueries) {
-			var cells []Cell
 			for _, n := range cfg.Clients {
-				cells = append(cells, Cell{pgpoolCachedWorkload, n, "simple"})
-			}
-			ref := res.Cells[len(res.Cells)-1] == referenceCell
-			if ref {
-				res.Cells = res.Cells[:len(res.Cells)-1]
-			}
-			res.Cells = append(res.Cells, cells...)
-			if ref {
-				res.Cells = append(res.Cells, referenceCell)
-			}
-			for _, cell := range cells {
+				cell := Cell{pgpoolCachedWorkload, n, "simple"}
+				res.Cells = append(res.Cells, cell)
 				res.Executions[cell] = map[string][]float64{}
 			}
 		}
 	}
+	res.Cells = append(res.Cells, res.References...)
 
 	if contains(cfg.Contenders, Bare) {
 		sqls := make([]string, len(DashboardQueries))
@@ -298,7 +294,7 @@ func RunCacheHits(ctx context.Context, cfg CacheHitsConfig) (*CacheHitsResult, e
 		Rounds: cfg.Rounds, Seconds: cfg.Seconds, Cells: res.Cells, Contenders: cfg.Contenders,
 		Workload: func(c Cell) Workload {
 			switch c.Workload {
-			case referenceCell.Workload:
+			case referenceWorkload:
 				return Workloads["select1"]
 			case pgpoolCachedWorkload:
 				return Workload{Name: c.Workload, Scripts: res.PgpoolCached}
@@ -310,7 +306,7 @@ func RunCacheHits(ctx context.Context, cfg CacheHitsConfig) (*CacheHitsResult, e
 				return true // it speaks the simple protocol only
 			}
 			switch c.Workload {
-			case referenceCell.Workload:
+			case referenceWorkload:
 				return contender != Direct
 			case pgpoolCachedWorkload:
 				return contender == Direct
@@ -334,7 +330,7 @@ func RunCacheHits(ctx context.Context, cfg CacheHitsConfig) (*CacheHitsResult, e
 			if err != nil {
 				return r, err
 			}
-			if cell != referenceCell && r.Transactions > 0 {
+			if !isReference(cell) && r.Transactions > 0 {
 				res.Executions[cell][contender] = append(res.Executions[cell][contender], float64(after-before)/float64(r.Transactions))
 			}
 			return r, nil

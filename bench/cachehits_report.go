@@ -79,7 +79,7 @@ func (r *CacheHitsResult) Markdown(command string) string {
 		}
 		fmt.Fprintf(&b, "\nThe %s rows run only the %d dashboard queries pgpool-II's cache kept in the checks (%s), simple protocol, without direct.\n", pgpoolCachedWorkload, len(names), strings.Join(names, ", "))
 	}
-	b.WriteString("\nTPS are medians over the rounds of pgbench's figure excluding connection time; avg is pgbench's average latency (duration × clients / transactions); p50 and p99 are medians over the rounds of each run's percentiles of the per-transaction latencies pgbench logs (-l), in which pgbench's lazy clock reads log a transaction whose answer was already waiting as taking about 0 ms, so p50 reads low for the fastest endpoints on a busy machine; ratios are of median TPS. The select1 row is the reference: `SELECT 1` sent straight to PostgreSQL.\n")
+	b.WriteString("\nTPS are medians over the rounds of pgbench's figure excluding connection time; avg is pgbench's average latency (duration × clients / transactions); p50 and p99 are medians over the rounds of each run's percentiles of the per-transaction latencies pgbench logs (-l), in which pgbench's lazy clock reads log a transaction whose answer was already waiting as taking about 0 ms, so p50 reads low for the fastest endpoints on a busy machine; ratios are of median TPS. The select1 rows are the reference: `SELECT 1` sent straight to PostgreSQL; with 1 client, pgbench reads the clock for every transaction and p50 is exact.\n")
 	for _, n := range notes {
 		fmt.Fprintf(&b, "\n- %s", n)
 	}
@@ -95,7 +95,7 @@ func (r *CacheHitsResult) Markdown(command string) string {
 	row(hdr)
 	row(aln)
 	for _, cell := range r.Cells {
-		if cell == r.Reference {
+		if isReference(cell) {
 			continue
 		}
 		cols := []string{cell.Workload, fmt.Sprint(cell.Clients), cell.Mode}
@@ -169,14 +169,17 @@ func (r *CacheHitsResult) writeBars(b *strings.Builder) {
 	if !contains(c.Contenders, SqlCached) {
 		return
 	}
-	ref := r.Runs.Stat(r.Reference, Direct)
 	b.WriteString("\nBars:\n\n")
-	if ref.OK > 0 {
-		fmt.Fprintf(b, "- Hit latency at most %.1f× direct `SELECT 1` (%d clients, simple: avg %.3f ms, p50 %.3f ms):\n", HitLatencyBar, r.Reference.Clients, ref.Avg, ref.P50)
+	for _, rc := range r.References {
+		ref := r.Runs.Stat(rc, Direct)
+		if ref.OK == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "- Hit latency at most %.1f× direct `SELECT 1` (%d clients, simple: avg %.3f ms, p50 %.3f ms):\n", HitLatencyBar, rc.Clients, ref.Avg, ref.P50)
 		for _, cell := range r.Cells {
 			// Latency grows with the clients: only cells with the
 			// reference's number of clients compare.
-			if cell == r.Reference || cell.Clients != r.Reference.Clients {
+			if isReference(cell) || cell.Clients != rc.Clients {
 				continue
 			}
 			s := r.Runs.Stat(cell, SqlCached)
@@ -191,7 +194,7 @@ func (r *CacheHitsResult) writeBars(b *strings.Builder) {
 	if contains(c.Contenders, PgPool) {
 		fmt.Fprintf(b, "- Hit TPS at least %.0f× pgpool-II's query cache:\n", HitTPSBar)
 		for _, cell := range r.Cells {
-			if cell == r.Reference {
+			if isReference(cell) {
 				continue
 			}
 			x := Ratio(r.Runs.Stat(cell, SqlCached), r.Runs.Stat(cell, PgPool))
@@ -206,7 +209,7 @@ func (r *CacheHitsResult) writeBars(b *strings.Builder) {
 		b.WriteString("- The floor: the bare server (a map lookup and a write per query, nothing else) on the same machine in the same rounds:\n")
 		for _, cell := range r.Cells {
 			bs := r.Runs.Stat(cell, Bare)
-			if cell == r.Reference || bs.OK == 0 {
+			if isReference(cell) || bs.OK == 0 {
 				continue
 			}
 			line := fmt.Sprintf("  - %s: sqlcached reaches **%.2f×** of the bare server's TPS", cell, Ratio(r.Runs.Stat(cell, SqlCached), bs))

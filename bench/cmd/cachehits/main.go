@@ -39,7 +39,7 @@ func run() int {
 	var (
 		seconds    = flag.Int("T", 10, "seconds of each pgbench run")
 		rounds     = flag.Int("rounds", 3, "rounds; every round runs every cell against every contender")
-		clients    = flag.String("clients", "8,32", "pgbench -c values")
+		clients    = flag.String("clients", "1,8,32", "pgbench -c values")
 		modes      = flag.String("modes", "simple,prepared", "pgbench -M values: simple, extended, prepared")
 		contenders = flag.String("contenders", "direct,pgpool,sqlcached,bare", "contenders, in the order of the first round (bare: the floor, a server answering from a map of PostgreSQL's answers)")
 		jobs       = flag.Int("j", 2, "pgbench -j")
