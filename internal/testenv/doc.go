@@ -16,6 +16,12 @@
 // NewPostgreSQL or NewRedis; it is stopped and removed in t.Cleanup. Shared
 // servers are stopped and removed by Main once every test has run.
 //
+// Tests of Redis's other modes ask for a whole setup of their own:
+// NewRedisCluster starts a Redis Cluster of three masters (created with
+// redis-cli --cluster create; SharedRedisCluster shares one per test binary),
+// and NewRedisSentinel a master, its replica and one or three sentinels
+// monitoring it, with Failover and KillMaster to move the master.
+//
 // A server that cannot start fails the test with the tail of its log: a
 // missing server binary is a broken machine, not a reason to skip
 // (scripts/test.sh installs them).
@@ -28,5 +34,6 @@
 //
 // The PostgreSQL binaries are looked for in $SQLCACHED_PG_BIN, then in the
 // newest /usr/lib/postgresql/*/bin, then on $PATH; redis-server in
-// $SQLCACHED_REDIS_SERVER, then on $PATH.
+// $SQLCACHED_REDIS_SERVER, then on $PATH; redis-cli in $SQLCACHED_REDIS_CLI,
+// then beside redis-server, then on $PATH.
 package testenv

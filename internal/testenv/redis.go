@@ -22,10 +22,13 @@ type Redis struct {
 	Addr string // "127.0.0.1:PORT"
 	Dir  string // working directory, holding redis.conf and redis.log
 
-	bin string
+	bin      string
+	conf     []string // lines appended to redis.conf: a cluster node's, a replica's, a sentinel's
+	sentinel bool     // run as a sentinel (redis-server redis.conf --sentinel)
 
-	mu   sync.Mutex // protects proc
-	proc *process
+	mu       sync.Mutex // protects proc and confAddr
+	proc     *process
+	confAddr string // the address redis.conf was written for
 }
 
 // URL returns the server's URL for database db, redis://127.0.0.1:PORT/DB.
@@ -85,25 +88,34 @@ func (r *Redis) signal(sig syscall.Signal) error {
 }
 
 // startLocked writes the configuration, starts redis-server and waits until
-// it answers PING. r.mu is held.
+// it answers PING. r.mu is held. The configuration is written once per
+// address, so that what the server rewrites in it (a sentinel's view of its
+// master and replicas) survives a restart.
 func (r *Redis) startLocked() error {
-	_, port, _ := net.SplitHostPort(r.Addr)
-	conf := strings.Join([]string{
-		"port " + port,
-		"bind 127.0.0.1",
-		"dir " + r.Dir,
-		`save ""`,
-		"appendonly no",
-		"protected-mode no",
-		"daemonize no",
-		"logfile " + r.LogFile(),
-		"",
-	}, "\n")
 	confPath := filepath.Join(r.Dir, "redis.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		return err
+	if r.confAddr != r.Addr {
+		_, port, _ := net.SplitHostPort(r.Addr)
+		lines := []string{
+			"port " + port,
+			"bind 127.0.0.1",
+			"dir " + r.Dir,
+			`save ""`,
+			"appendonly no",
+			"protected-mode no",
+			"daemonize no",
+			"logfile " + r.LogFile(),
+		}
+		lines = append(append(lines, r.conf...), "")
+		if err := os.WriteFile(confPath, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+			return err
+		}
+		r.confAddr = r.Addr
 	}
-	proc, err := spawn(exec.Command(r.bin, confPath))
+	args := []string{confPath}
+	if r.sentinel {
+		args = append(args, "--sentinel")
+	}
+	proc, err := spawn(exec.Command(r.bin, args...))
 	if err != nil {
 		return fmt.Errorf("testenv: starting redis-server: %w", err)
 	}
@@ -202,25 +214,50 @@ func SharedRedis(t testing.TB) *Redis {
 	return sharedRedis
 }
 
-// startRedis starts a server on a free port, trying other ports if one is
-// taken meanwhile.
+// startRedis starts a server on a free port in a directory of its own,
+// trying other ports if one is taken meanwhile.
 func startRedis() (*Redis, error) {
-	bin, err := lookBinary("SQLCACHED_REDIS_SERVER", "redis-server", "/usr/bin/redis-server")
-	if err != nil {
-		return nil, err
-	}
 	dir, err := makeDir("redis", owner{})
 	if err != nil {
 		return nil, err
 	}
-	r := &Redis{Dir: dir, bin: bin}
+	r, err := startRedisIn(dir, redisSpec{})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return r, nil
+}
+
+// redisSpec says how a server differs from a plain one.
+type redisSpec struct {
+	sentinel bool
+	// conf returns the lines added to redis.conf for one attempt; it may
+	// take free ports of its own (a cluster node's bus port).
+	conf func() ([]string, error)
+}
+
+// startRedisIn starts a server as spec says on a free port in dir, which
+// must exist, trying other ports if one is taken meanwhile.
+func startRedisIn(dir string, spec redisSpec) (*Redis, error) {
+	bin, err := lookBinary("SQLCACHED_REDIS_SERVER", "redis-server", "/usr/bin/redis-server")
+	if err != nil {
+		return nil, err
+	}
+	r := &Redis{Dir: dir, bin: bin, sentinel: spec.sentinel}
 	for attempt := 0; ; attempt++ {
 		var port int
 		if port, err = freePort(); err != nil {
 			break
 		}
 		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if spec.conf != nil {
+			if r.conf, err = spec.conf(); err != nil {
+				break
+			}
+		}
 		r.mu.Lock()
+		r.confAddr = "" // a new attempt, a new configuration
 		err = r.startLocked()
 		r.mu.Unlock()
 		if err == nil || attempt == 2 {
@@ -228,7 +265,6 @@ func startRedis() (*Redis, error) {
 		}
 	}
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	return r, nil

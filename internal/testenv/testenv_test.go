@@ -2,6 +2,7 @@ package testenv_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -148,5 +149,85 @@ func TestUniqueName(t *testing.T) {
 	a, b := testenv.UniqueName(t), testenv.UniqueName(t)
 	if a == b || len(a) > 63 {
 		t.Fatalf("UniqueName: %q, %q", a, b)
+	}
+}
+
+func TestRedisClusterSpreadsSlotsOverThreeMasters(t *testing.T) {
+	t.Parallel()
+	c := testenv.NewRedisCluster(t)
+	if len(c.Nodes) != 3 {
+		t.Fatalf("%d nodes, want 3", len(c.Nodes))
+	}
+	opt, err := redis.ParseClusterURL(c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := redis.NewClusterClient(opt)
+	defer cc.Close()
+	ctx := context.Background()
+	const n = 100
+	for i := range n {
+		if err := cc.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for _, node := range c.Nodes {
+		nc := redis.NewClient(&redis.Options{Addr: node.Addr})
+		size, err := nc.DBSize(ctx).Result()
+		nc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size == 0 {
+			t.Errorf("node %s holds none of %d keys", node.Addr, n)
+		}
+		total += int(size)
+	}
+	if total != n {
+		t.Errorf("nodes hold %d keys in all, want %d", total, n)
+	}
+}
+
+func TestRedisSentinelFailover(t *testing.T) {
+	t.Parallel()
+	s := testenv.NewRedisSentinel(t, 3)
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: s.SentinelAddrs()})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before, _, err := s.Master()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != s.Servers[0] {
+		t.Errorf("master before the failover is %s, want %s", before.Addr, s.Servers[0].Addr)
+	}
+	if err := s.Failover(); err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := s.Master()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != s.Servers[1] {
+		t.Errorf("master after the failover is %s, want %s", after.Addr, s.Servers[1].Addr)
+	}
+	// Written before the failover, replicated, and writable on the new master.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.Set(ctx, "k2", "v2", 0).Err()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SET through the failover client after the failover: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Errorf("GET k after the failover = %q, %v; want v", v, err)
 	}
 }
