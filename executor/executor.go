@@ -30,8 +30,14 @@ type Request struct {
 	Login Login
 	// SQL is one statement. With no Params, ParamOIDs, ParamFormats or
 	// ResultFormats it runs as a simple query; otherwise through the
-	// extended protocol, unnamed.
-	SQL           string
+	// extended protocol.
+	SQL string
+	// Statement, if set, names SQL (with its ParamOIDs) on the warehouse:
+	// a warehouse that keeps prepared statements parses it once per
+	// connection and binds it by that name afterwards. Two requests with
+	// one Statement must have the same SQL and ParamOIDs. "" runs it
+	// unnamed.
+	Statement     string
 	ParamOIDs     []uint32
 	ParamFormats  []int16
 	Params        [][]byte // nil is NULL

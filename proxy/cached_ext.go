@@ -305,7 +305,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	bound := boundParams{oids: oids, formats: h.paramFormats, values: h.params, resultFormats: h.resultFormats}
 	res, err := c.cacheGet(c.cacheRequest(c.cacheKey(a, r, bound), a, r), func() cache.Filler {
 		run := c.filler(&executor.Request{
-			Login: executor.Login(c.login), SQL: h.st.query, ParamOIDs: oids, ParamFormats: h.paramFormats,
+			Login: executor.Login(c.login), SQL: h.st.query, Statement: h.st.id, ParamOIDs: oids, ParamFormats: h.paramFormats,
 			Params: h.params, ResultFormats: h.resultFormats, Settings: c.settings, MaxBytes: r.MaxEntryBytes,
 		}, r)
 		if !slices.Contains(h.resultFormats, 1) {

@@ -93,9 +93,6 @@ type setChange struct {
 // the warehouse to flush and reads what it has.
 const maxPending = 1024
 
-// maxPrepared bounds the statements the proxy keeps prepared on one
-// warehouse connection.
-const maxPrepared = 512
 
 func (c *conn) serve() {
 	defer c.close()
@@ -351,7 +348,7 @@ func (c *conn) attach(ctx context.Context) error {
 	c.mu.Lock()
 	c.sc = sc
 	c.mu.Unlock()
-	if len(sc.Prepared) > maxPrepared {
+	if len(sc.Prepared) > postgres.MaxPrepared {
 		for name := range sc.Prepared {
 			var b pgwire.Builder
 			b.Begin('C')

@@ -49,6 +49,43 @@ func (p *Pool) Execute(ctx context.Context, req *executor.Request) (*executor.Re
 }
 
 func (c *Conn) run(req *executor.Request) (*executor.Result, error) {
+	res, err := c.runOnce(req)
+	var pe *pgconn.PgError
+	if req.Statement != "" && c.Prepared[req.Statement] && errors.As(err, &pe) && pe.Code == "0A000" && pe.Message == "cached plan must not change result type" && c.TxStatus == 'I' && !c.Broken {
+		// "cached plan must not change result type": DDL changed what
+		// the prepared statement returns. Forget it; run it anew.
+		if err := c.closeStatement(req.Statement); err != nil {
+			return nil, err
+		}
+		again := *req
+		again.Statement = ""
+		return c.runOnce(&again)
+	}
+	return res, err
+}
+
+// closeStatement closes the prepared statement name on the warehouse.
+func (c *Conn) closeStatement(name string) error {
+	delete(c.Prepared, name)
+	var b pgwire.Builder
+	b.Begin('C')
+	b.Byte('S')
+	b.String(name)
+	b.Finish()
+	b.Begin('S')
+	b.Finish()
+	if _, err := c.W.Write(b.B); err != nil {
+		c.Broken = true
+		return err
+	}
+	if err := c.W.Flush(); err != nil {
+		c.Broken = true
+		return err
+	}
+	return c.readUntilReady(nil)
+}
+
+func (c *Conn) runOnce(req *executor.Request) (*executor.Result, error) {
 	var b pgwire.Builder
 	if sql := c.SettingsSQL(req.Settings); sql != "" {
 		b.Begin('Q')
@@ -56,9 +93,20 @@ func (c *Conn) run(req *executor.Request) (*executor.Result, error) {
 		b.Finish()
 	}
 	replay := len(b.B) > 0
+	// A named statement is parsed once per connection, while the
+	// connection keeps fewer than MaxPrepared; it counts as prepared once
+	// the warehouse has said ParseComplete.
+	name, parse := "", true
 	if req.Extended() {
-		appendExtended(&b, req)
-		c.Unnamed = ""
+		switch {
+		case req.Statement != "" && c.Prepared[req.Statement]:
+			name, parse = req.Statement, false
+		case req.Statement != "" && len(c.Prepared) < MaxPrepared:
+			name = req.Statement
+		default:
+			c.Unnamed = ""
+		}
+		appendExtended(&b, req, name, parse)
 	} else {
 		b.Begin('Q')
 		b.String(req.SQL)
@@ -80,6 +128,10 @@ func (c *Conn) run(req *executor.Request) (*executor.Result, error) {
 	res := &executor.Result{}
 	err := c.readUntilReady(func(typ byte, msg []byte) error {
 		switch typ {
+		case '1':
+			if name != "" {
+				c.Prepared[name] = true
+			}
 		case 'T', 'n', 'D', 'C':
 			if req.MaxBytes > 0 && len(res.Wire)+len(msg) > req.MaxBytes {
 				// The rest would be read only to be dropped: stop the
@@ -108,18 +160,25 @@ func (c *Conn) run(req *executor.Request) (*executor.Result, error) {
 	return res, nil
 }
 
-func appendExtended(b *pgwire.Builder, req *executor.Request) {
-	b.Begin('P')
-	b.String("")
-	b.String(req.SQL)
-	b.Int16(int16(len(req.ParamOIDs)))
-	for _, o := range req.ParamOIDs {
-		b.Int32(int32(o))
+// MaxPrepared bounds the statements kept prepared on one connection.
+const MaxPrepared = 512
+
+// appendExtended appends the messages that run req as the statement name
+// ("" for the unnamed one), parsing it first if parse is set.
+func appendExtended(b *pgwire.Builder, req *executor.Request, name string, parse bool) {
+	if parse {
+		b.Begin('P')
+		b.String(name)
+		b.String(req.SQL)
+		b.Int16(int16(len(req.ParamOIDs)))
+		for _, o := range req.ParamOIDs {
+			b.Int32(int32(o))
+		}
+		b.Finish()
 	}
-	b.Finish()
 	b.Begin('B')
 	b.String("")
-	b.String("")
+	b.String(name)
 	b.Int16(int16(len(req.ParamFormats)))
 	for _, f := range req.ParamFormats {
 		b.Int16(f)

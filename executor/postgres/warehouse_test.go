@@ -163,3 +163,72 @@ func TestVolatilityFromCatalog(t *testing.T) {
 		}
 	}
 }
+
+// TestNamedStatementsAreParsedOncePerConnection: requests naming their
+// statement bind the statement prepared by the first of them; after DDL
+// changes what it returns, the next request still gets the new answer.
+func TestNamedStatementsAreParsedOncePerConnection(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	p, err := postgres.NewPool(postgres.Config{DSN: fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db), MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	login := executor.Login{User: testenv.SuperUser, Password: testenv.SuperPassword, Database: db}
+	pg.Exec(t, db, "create table named (a int); insert into named values (1), (2), (3)")
+	ctx := context.Background()
+	req := func(param string) *executor.Request {
+		return &executor.Request{
+			Login: login, SQL: "select * from named where a >= $1::int order by a", Statement: "sqlcached_test_named",
+			ParamOIDs: []uint32{23}, Params: [][]byte{[]byte(param)},
+		}
+	}
+	rows := func(res *executor.Result) [][][]byte {
+		var out [][][]byte
+		for _, m := range decode(t, res.Wire) {
+			if d, ok := m.(*pgproto3.DataRow); ok {
+				out = append(out, d.Values)
+			}
+		}
+		return out
+	}
+	for _, param := range []string{"2", "1", "3"} {
+		res, err := p.Execute(ctx, req(param))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(rows(res)), 4-int(param[0]-'0'); got != want {
+			t.Fatalf("a >= %s: %d rows, want %d", param, got, want)
+		}
+	}
+	// The one connection holds the statement once.
+	res, err := p.Execute(ctx, &executor.Request{Login: login, SQL: "select name, statement from pg_prepared_statements"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rows(res)
+	if len(got) != 1 || string(got[0][0]) != "sqlcached_test_named" {
+		t.Fatalf("prepared on the connection: %q, want the one named statement", got)
+	}
+	// DDL changes the statement's result type: the next request answers
+	// with the new column instead of failing.
+	pg.Exec(t, db, "alter table named add column b text default 'x'")
+	res, err = p.Execute(ctx, req("3"))
+	if err != nil {
+		t.Fatalf("after DDL: %v", err)
+	}
+	if r := rows(res); len(r) != 1 || len(r[0]) != 2 || string(r[0][1]) != "x" {
+		t.Fatalf("after DDL: rows %q, want one row of two columns", r)
+	}
+	// A failing statement is not taken for prepared.
+	_, err = p.Execute(ctx, &executor.Request{Login: login, SQL: "select nope from named where a = $1::int", Statement: "sqlcached_test_bad",
+		ParamOIDs: []uint32{23}, Params: [][]byte{[]byte("1")}})
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42703" {
+		t.Fatalf("a bad statement: %v, want 42703", err)
+	}
+	if _, err := p.Execute(ctx, req("1")); err != nil {
+		t.Fatalf("after a failed parse, the connection serves on: %v", err)
+	}
+}
