@@ -93,7 +93,6 @@ type setChange struct {
 // the warehouse to flush and reads what it has.
 const maxPending = 1024
 
-
 func (c *conn) serve() {
 	defer c.close()
 	if err := c.startup(); err != nil {
