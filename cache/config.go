@@ -54,8 +54,9 @@ const (
 type L2Config struct {
 	// URL is a redis:// or rediss:// URL (redis://user:pass@host:6379/1).
 	// With Mode "cluster" it may name several nodes (?addr=host2:6379), with
-	// Mode "sentinel" it names the sentinels and ?master_name=. Either URL or
-	// Addrs must be set, not both.
+	// Mode "sentinel" it names the sentinels and ?master_name= (the options
+	// that route commands to replicas are refused: the cache uses the master
+	// only). Either URL or Addrs must be set, not both.
 	URL string
 	// Addrs are host:port pairs: the server, the cluster's seed nodes or the
 	// sentinels, depending on Mode.

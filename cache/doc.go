@@ -82,6 +82,25 @@
 // writing Redis entries, whose staleness it cannot rule out, and retries the
 // invalidation every second until Redis takes it.
 //
+// A Sentinel failover can lose invalidations: the former master takes
+// writes until the sentinels demote it, some seconds later, and drops them
+// as it resynchronises from the new one; a subscription left on it hears
+// nothing more. A Group in sentinel mode therefore follows the master
+// itself (go-redis's failover client, which follows it through a sentinel
+// of its own and leaves subscriptions behind, is not used): subscribed to
+// "+switch-master" on one sentinel at a time, asking it for the master
+// whenever that subscription is confirmed or answers a ping, it sends its
+// reads, writes, invalidations and subscription to the master it was last
+// told of. When the master switches, the Group drops all of its L1, closes
+// its connections to the former master, subscribes on the new one, and
+// there moves the "all" counter and tells the other processes, as
+// InvalidateAll does (pending and retried if Redis does not take it). Every
+// entry written before the switch then reads as invalidated, in every
+// process: a cold cache after a failover is the price of never serving an
+// answer whose invalidation was lost. Only an answer invalidated through a
+// process that has not yet heard of the switch can still be served by those
+// that have, until it hears: normally a matter of milliseconds.
+//
 // # Sizes
 //
 // Nothing is unbounded: L1 bytes, entry size (a fill returning ErrTooLarge,

@@ -117,8 +117,7 @@ type Group struct {
 	cfg    Config
 	now    func() time.Time
 	l1     *l1
-	l2     *l2           // nil: L1 only
-	sub    *redis.PubSub // invalidations from other processes; nil: L1 only
+	l2     *l2 // nil: L1 only
 	flight singleflight.Group
 	stats  counters
 	origin [8]byte // names this Group in invalidation messages
@@ -131,12 +130,18 @@ type Group struct {
 	closeMu sync.RWMutex
 	closed  bool // under closeMu
 
+	// subMu guards the invalidation subscription, replaced when the
+	// Sentinel master switches, against Close.
+	subMu      sync.Mutex
+	sub        *redis.PubSub // invalidations from other processes; nil: L1 only
+	subStopped bool          // by Close
+
 	refreshMu  sync.Mutex // protects refreshing
 	refreshing map[Key]struct{}
 
 	ctx    context.Context // ended by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // writers, refreshes, the watcher
+	wg     sync.WaitGroup // writers, refreshes, the watchers
 }
 
 // New returns a Group configured by cfg, with defaults filled in. A Redis

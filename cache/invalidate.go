@@ -95,25 +95,61 @@ func (g *Group) parseMessage(b []byte) []string {
 }
 
 // startL2 starts the writers, subscribes to invalidations and starts the
-// watcher. The first subscription is awaited for up to the L2 timeout, so
-// that a Group that starts with Redis up hears every later invalidation.
+// watchers. The first subscription is awaited for up to the L2 timeout (in
+// sentinel mode, after the sentinels named the master), so that a Group
+// that starts with Redis up hears every later invalidation.
 func (g *Group) startL2() {
 	for range g.cfg.L2.Writers {
 		g.wg.Go(func() { g.l2.writer(g.ctx) })
 	}
-	g.sub = g.l2.client.Subscribe(g.ctx, g.l2.channel())
 	ctx, cancel := context.WithTimeout(g.ctx, g.l2.timeout)
+	if g.l2.sentinel != nil {
+		g.l2.sentinel.resolve(ctx)
+	}
+	g.sub = g.l2.rdb().Subscribe(g.ctx, g.l2.channel())
 	_, _ = g.sub.Receive(ctx)
 	cancel()
 	g.wg.Go(g.watch)
 	g.wg.Go(g.retryPending)
+	if g.l2.sentinel != nil {
+		g.wg.Go(g.followMaster)
+	}
 }
 
 // stopL2 ends the subscription, which unblocks the watcher.
 func (g *Group) stopL2() {
+	g.subMu.Lock()
+	defer g.subMu.Unlock()
+	g.subStopped = true
 	if g.sub != nil {
 		g.sub.Close()
 	}
+}
+
+// resubscribe replaces the subscription with a new one, made through the
+// client of the moment, and closes the former, which unblocks the watcher.
+// Subscribing is awaited for up to the L2 timeout; if it fails, the new
+// subscription is made again on the watcher's next Receive.
+func (g *Group) resubscribe() {
+	ctx, cancel := context.WithTimeout(g.ctx, g.l2.timeout)
+	sub := g.l2.rdb().Subscribe(ctx, g.l2.channel())
+	cancel()
+	g.subMu.Lock()
+	old := g.sub
+	if g.subStopped {
+		old = sub
+	} else {
+		g.sub = sub
+	}
+	g.subMu.Unlock()
+	old.Close()
+}
+
+// subscription returns the current subscription.
+func (g *Group) subscription() *redis.PubSub {
+	g.subMu.Lock()
+	defer g.subMu.Unlock()
+	return g.sub
 }
 
 // watch applies other processes' invalidations until Close. Pub/sub
@@ -121,12 +157,17 @@ func (g *Group) stopL2() {
 // lost, so every subscription watch sees confirmed (those after the one New
 // awaited, or that one if it came late) drops all of L1.
 func (g *Group) watch() {
+	sub := g.subscription()
 	for {
-		msg, err := g.sub.Receive(g.ctx)
+		msg, err := sub.Receive(g.ctx)
 		if g.ctx.Err() != nil {
 			return
 		}
 		if err != nil {
+			if next := g.subscription(); next != sub { // replaced after a master switch
+				sub = next
+				continue
+			}
 			select {
 			case <-g.ctx.Done():
 				return

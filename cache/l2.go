@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -24,8 +25,9 @@ const allName = "all"
 // l2 is the Redis tier. Every call is bounded by timeout and goes through
 // the breaker; a failure is counted and reported as a miss.
 type l2 struct {
-	client   redis.UniversalClient
-	ns       string // "<Namespace>:v1:"
+	client   redis.UniversalClient // nil in sentinel mode: see rdb
+	sentinel *sentinel             // nil unless in sentinel mode
+	ns       string                // "<Namespace>:v1:"
 	timeout  time.Duration
 	compress int
 	maxTTL   time.Duration
@@ -40,22 +42,31 @@ type l2 struct {
 }
 
 func newL2(cfg *L2Config, maxEntry int, now func() time.Time, stats *counters) (*l2, error) {
-	client, err := newClient(cfg)
+	client, sent, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
+	closeClients := func() {
+		if client != nil {
+			client.Close()
+		}
+		if sent != nil {
+			sent.close()
+		}
+	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(cfg.Writers))
 	if err != nil {
-		client.Close()
+		closeClients()
 		return nil, err
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(maxEntry)), zstd.WithDecoderConcurrency(2))
 	if err != nil {
-		client.Close()
+		closeClients()
 		return nil, err
 	}
 	return &l2{
 		client:   client,
+		sentinel: sent,
 		ns:       cfg.Namespace + ":v1:",
 		timeout:  cfg.Timeout,
 		compress: cfg.CompressAbove,
@@ -69,10 +80,12 @@ func newL2(cfg *L2Config, maxEntry int, now func() time.Time, stats *counters) (
 	}, nil
 }
 
-// newClient builds the client for cfg's mode. Every layer of go-redis gets
-// the same bound: dial, read, write and pool wait, no retries, and contexts'
-// deadlines honoured, so that a hung server costs a call at most timeout.
-func newClient(cfg *L2Config) (redis.UniversalClient, error) {
+// newClient builds the client for cfg's mode or, in sentinel mode, what
+// follows the master the sentinels name (see sentinel). Every layer of
+// go-redis gets the same bound: dial, read, write and pool wait, no retries,
+// and contexts' deadlines honoured, so that a hung server costs a call at
+// most timeout.
+func newClient(cfg *L2Config) (redis.UniversalClient, *sentinel, error) {
 	t := cfg.Timeout
 	switch {
 	case cfg.Mode == ModeCluster:
@@ -80,37 +93,40 @@ func newClient(cfg *L2Config) (redis.UniversalClient, error) {
 		if cfg.URL != "" {
 			var err error
 			if o, err = redis.ParseClusterURL(cfg.URL); err != nil {
-				return nil, fmt.Errorf("cache: L2 URL: %w", err)
+				return nil, nil, fmt.Errorf("cache: L2 URL: %w", err)
 			}
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
 		o.MaxRetries, o.ContextTimeoutEnabled = -1, true
-		return redis.NewClusterClient(o), nil
+		return redis.NewClusterClient(o), nil, nil
 	case cfg.Mode == ModeSentinel:
 		o := (&redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB}).Failover()
 		if cfg.URL != "" {
 			var err error
 			if o, err = redis.ParseFailoverURL(cfg.URL); err != nil {
-				return nil, fmt.Errorf("cache: L2 URL: %w", err)
+				return nil, nil, fmt.Errorf("cache: L2 URL: %w", err)
 			}
 			if cfg.MasterName != "" {
 				o.MasterName = cfg.MasterName
 			}
 		}
+		if o.ReplicaOnly || o.RouteByLatency || o.RouteRandomly || o.UseDisconnectedReplicas {
+			return nil, nil, errors.New("cache: L2 URL: sentinel mode reads and writes the master only")
+		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
 		o.MaxRetries, o.ContextTimeoutEnabled = -1, true
-		return redis.NewFailoverClient(o), nil
+		return nil, newSentinel(o), nil
 	default:
 		o := &redis.Options{Addr: first(cfg.Addrs), Username: cfg.Username, Password: cfg.Password, DB: cfg.DB}
 		if cfg.URL != "" {
 			var err error
 			if o, err = redis.ParseURL(cfg.URL); err != nil {
-				return nil, fmt.Errorf("cache: L2 URL: %w", err)
+				return nil, nil, fmt.Errorf("cache: L2 URL: %w", err)
 			}
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
 		o.MaxRetries, o.ContextTimeoutEnabled = -1, true
-		return redis.NewClient(o), nil
+		return redis.NewClient(o), nil, nil
 	}
 }
 
@@ -121,13 +137,23 @@ func first(s []string) string {
 	return s[0]
 }
 
+// rdb returns the client to use now: in sentinel mode, that of the master
+// the sentinels last named.
+func (r *l2) rdb() redis.UniversalClient {
+	if r.sentinel != nil {
+		return r.sentinel.client()
+	}
+	return r.client
+}
+
 func (r *l2) entryKey(k Key) string     { return r.ns + "e:" + k.String() }
 func (r *l2) genKey(name string) string { return r.ns + "g:" + name }
 func (r *l2) channel() string           { return r.ns + "invalidate" }
 
 // call runs f under the breaker with the timeout. It returns false, having
 // counted the failure, when Redis is not called or fails; ctx ending is not
-// Redis's failure and is not counted against it.
+// Redis's failure and is not counted against it, nor is the client being
+// closed under the call (in sentinel mode, when the master switches).
 func (r *l2) call(ctx context.Context, f func(ctx context.Context) error) bool {
 	allowed, probe := r.breaker.allow()
 	if !allowed {
@@ -136,7 +162,7 @@ func (r *l2) call(ctx context.Context, f func(ctx context.Context) error) bool {
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	err := f(cctx)
 	cancel()
-	if err != nil && ctx.Err() != nil {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, redis.ErrClosed) || errors.Is(err, net.ErrClosed)) {
 		r.breaker.abandon(probe)
 		return false
 	}
@@ -154,7 +180,7 @@ func (r *l2) call(ctx context.Context, f func(ctx context.Context) error) bool {
 // could not answer.
 func (r *l2) get(ctx context.Context, k Key, names []string) (raw []byte, gens []uint64, ok bool) {
 	ok = r.call(ctx, func(ctx context.Context) error {
-		pipe := r.client.Pipeline()
+		pipe := r.rdb().Pipeline()
 		val := pipe.Get(ctx, r.entryKey(k))
 		cmds := r.queueGens(ctx, pipe, names)
 		_, _ = pipe.Exec(ctx)
@@ -171,7 +197,7 @@ func (r *l2) get(ctx context.Context, k Key, names []string) (raw []byte, gens [
 // gens reads the current generations of names.
 func (r *l2) gens(ctx context.Context, names []string) (gens []uint64, ok bool) {
 	ok = r.call(ctx, func(ctx context.Context) error {
-		pipe := r.client.Pipeline()
+		pipe := r.rdb().Pipeline()
 		cmds := r.queueGens(ctx, pipe, names)
 		_, _ = pipe.Exec(ctx)
 		var err error
@@ -277,7 +303,7 @@ func (r *l2) write(ctx context.Context, e *Entry) {
 	val := r.encode(e)
 	ttl := min(e.window, r.maxTTL)
 	if r.call(ctx, func(ctx context.Context) error {
-		return r.client.Set(ctx, r.entryKey(e.Key), val, ttl).Err()
+		return r.rdb().Set(ctx, r.entryKey(e.Key), val, ttl).Err()
 	}) {
 		r.stats.l2Writes.Add(1)
 	} else {
@@ -291,7 +317,7 @@ func (r *l2) write(ctx context.Context, e *Entry) {
 func (r *l2) invalidate(ctx context.Context, names []string, msg []byte) error {
 	var err error
 	if r.call(ctx, func(ctx context.Context) error {
-		pipe := r.client.Pipeline()
+		pipe := r.rdb().Pipeline()
 		for _, n := range names {
 			pipe.Incr(ctx, r.genKey(n))
 			pipe.Expire(ctx, r.genKey(n), r.maxTTL+time.Hour)
@@ -321,7 +347,12 @@ func equalGens(a, b []uint64) bool {
 }
 
 func (r *l2) close() {
-	r.client.Close()
+	if r.client != nil {
+		r.client.Close()
+	}
+	if r.sentinel != nil {
+		r.sentinel.close()
+	}
 	r.enc.Close()
 	r.dec.Close()
 }

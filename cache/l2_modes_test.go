@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -248,27 +249,63 @@ func TestSentinelFailoverKeepsGetsAnsweringAndSharing(t *testing.T) {
 	}
 }
 
+// Bounds of testSentinelFailover: from the moment the sentinels report the
+// new master, invalidations through one Group must stop the other serving
+// the entry within switchBound, each heard within heardWithin.
+const (
+	switchBound = 2 * time.Second
+	heardWithin = time.Second
+)
+
 // testSentinelFailover runs Gets on two Groups while failover makes the
-// replica of s the master, and checks that none fails and that the Groups
-// share entries and invalidations through the new master afterwards.
+// replica of s the master, and checks that none fails; that, from
+// switchBound after the sentinels switched on, every invalidation through A
+// stops B serving the entry; that no entry written before the switch is an
+// L2 hit after it; that the Groups share entries through the new master;
+// and that Close leaves none of their goroutines behind.
 func testSentinelFailover(t *testing.T, failover func(s *testenv.RedisSentinel) error) {
 	s := testenv.NewRedisSentinel(t, 3)
 	l2 := modeL2(t, ModeSentinel, s.SentinelAddrs(), s.MasterName)
 	l2.BreakerCooldown = 100 * time.Millisecond
-	a := newGroup(t, Config{L2: l2})
-	bl2 := *l2
-	b := newGroup(t, Config{L2: &bl2})
+	label := l2.Namespace
+	pprof.Do(context.Background(), pprof.Labels(goroutineLabel, label), func(context.Context) {
+		a := newGroup(t, Config{L2: l2})
+		bl2 := *l2
+		b := newGroup(t, Config{L2: &bl2})
+		sentinelFailover(t, s, failover, l2, a, b)
+		a.Close()
+		b.Close()
+	})
+	if n, stacks := labelledGoroutines(label, 5*time.Second); n > 0 {
+		t.Errorf("%d goroutines of the Groups left after Close:\n%s", n, stacks)
+	}
+}
+
+// sentinelFailover is testSentinelFailover on Groups a and b sharing l2.
+func sentinelFailover(t *testing.T, s *testenv.RedisSentinel, failover func(s *testenv.RedisSentinel) error, l2 *L2Config, a, b *Group) {
 	ctx := context.Background()
 
-	// An entry cached before the failover, and replicated.
-	before := Request{Key: keyOf("before"), TTL: time.Hour, Tables: []string{"public.kept"}}
-	mustGet(t, a, before, newFiller("before"))
-	waitWrites(t, a, 1)
+	// Entries cached before the failover, replicated, and in both L1s.
+	before := make([]Request, 8)
+	for i := range before {
+		before[i] = Request{Key: keyOf(fmt.Sprint("before", i)), TTL: time.Hour, Tables: []string{fmt.Sprintf("public.kept%d", i%2)}}
+		wantStatus(t, mustGet(t, a, before[i], newFiller("before")), Miss, "before")
+	}
+	waitWrites(t, a, uint64(len(before)))
 	second := redis.NewClient(&redis.Options{Addr: s.Servers[1].Addr}) // the replica, then the master
 	defer second.Close()
-	eventually(t, "the replica to hold the entry", func() bool {
-		return second.Exists(ctx, entryKeyName(l2.Namespace, before.Key)).Val() == 1
+	eventually(t, "the replica to hold the entries", func() bool {
+		for _, req := range before {
+			if second.Exists(ctx, entryKeyName(l2.Namespace, req.Key)).Val() != 1 {
+				return false
+			}
+		}
+		return true
 	})
+	for _, req := range before {
+		wantStatus(t, mustGet(t, b, req, newFiller("refilled")), HitL2, "before")
+		wantStatus(t, mustGet(t, b, req, newFiller("refilled")), HitL1, "before")
+	}
 
 	// Gets on both Groups throughout the failover, each going to Redis.
 	var errs, gets atomic.Int64
@@ -303,13 +340,120 @@ func testSentinelFailover(t *testing.T, failover func(s *testenv.RedisSentinel) 
 			}
 		})
 	}
+	stopLoad := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	defer stopLoad()
+
 	start := time.Now()
-	err := failover(s)
-	t.Logf("failover took %v", time.Since(start))
-	close(stop)
-	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
+	done := make(chan error, 1)
+	go func() { done <- failover(s) }()
+	failoverDone := false
+	var failoverErr error
+	checkDone := func() {
+		if failoverDone {
+			return
+		}
+		select {
+		case failoverErr = <-done:
+			failoverDone = true
+			t.Logf("failover took %v", time.Since(start))
+		default:
+		}
+	}
+
+	// The switch: the first sentinel, which leads a SENTINEL FAILOVER,
+	// reports the former replica.
+	if !waitFor(time.Minute, func() bool {
+		addr, _ := s.MasterAddr()
+		return addr == s.Servers[1].Addr
+	}) {
+		t.Fatalf("the sentinels did not switch to %s", s.Servers[1].Addr)
+	}
+	switched := time.Now()
+	t.Logf("switch after %v", switched.Sub(start))
+
+	// When A and B followed the switch.
+	followedCh := make(chan [2]time.Duration, 1)
+	stopFollowed := make(chan struct{})
+	followed := sync.OnceValue(func() [2]time.Duration {
+		close(stopFollowed)
+		return <-followedCh
+	})
+	defer followed()
+	go func() {
+		followed := [2]time.Duration{-1, -1}
+		defer func() { followedCh <- followed }()
+		for deadline := time.Now().Add(time.Minute); (followed[0] < 0 || followed[1] < 0) && time.Now().Before(deadline); {
+			for i, g := range []*Group{a, b} {
+				if followed[i] < 0 && g.Stats().MasterSwitches > 0 {
+					followed[i] = time.Since(switched)
+				}
+			}
+			select {
+			case <-stopFollowed:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	// Invalidation rounds from the switch until the failover has ended and
+	// a few rounds have been heard past switchBound.
+	var firstHeard, lastStale time.Duration = -1, -1
+	var heardAfter, spoilt int
+	var slowest time.Duration // of the rounds heard past switchBound
+	for round := 1; ; round++ {
+		if round > 1 {
+			time.Sleep(20 * time.Millisecond) // a round every 20ms or so is enough to see when invalidations are heard
+		}
+		checkDone()
+		if failoverDone && failoverErr != nil {
+			t.Fatal(failoverErr)
+		}
+		if failoverDone && heardAfter >= 3 {
+			break
+		}
+		if time.Since(switched) > 45*time.Second {
+			t.Fatalf("after %d rounds, %d heard past %v", round, heardAfter, switchBound)
+		}
+		at := time.Since(switched)
+		out, took, why := invalidationRound(t, a, b, round)
+		switch out {
+		case roundHeard:
+			if firstHeard < 0 {
+				firstHeard = at
+			}
+			if at > switchBound {
+				heardAfter++
+				slowest = max(slowest, took)
+			}
+		case roundSpoilt:
+			spoilt++
+			t.Logf("round %d at %v tells nothing: %s", round, at.Round(time.Millisecond), why)
+		case roundStale:
+			lastStale = at
+			if at > switchBound {
+				t.Errorf("round %d, %v after the switch: %s", round, at.Round(time.Millisecond), why)
+			} else {
+				t.Logf("round %d, %v after the switch: %s", round, at.Round(time.Millisecond), why)
+			}
+		}
+	}
+	stopLoad()
+	unheard := "none"
+	if lastStale >= 0 {
+		unheard = fmt.Sprint("one started ", lastStale.Round(time.Millisecond), " after")
+	}
+	t.Logf("Groups seen to follow the switch after %v (A) and %v (B); invalidations first heard by a round started %v after the switch; last unheard: %s; %d rounds heard past %v, slowest in %v; %d rounds spoilt by L1 drops or errors",
+		followed()[0].Round(time.Millisecond), followed()[1].Round(time.Millisecond), firstHeard.Round(time.Millisecond), unheard, heardAfter, switchBound, slowest.Round(time.Millisecond), spoilt)
+	for i, d := range followed() {
+		switch {
+		case d < 0:
+			t.Errorf("Group %c did not follow the switch", 'A'+i)
+		case d > switchBound:
+			t.Errorf("Group %c followed the switch after %v, want within %v", 'A'+i, d, switchBound)
+		}
 	}
 	if n := errs.Load(); n != 0 {
 		t.Errorf("%d of %d Gets failed during the failover", n, gets.Load())
@@ -319,20 +463,24 @@ func testSentinelFailover(t *testing.T, failover func(s *testenv.RedisSentinel) 
 		t.Fatalf("master after the failover: %v, %v; want the former replica", master, err)
 	}
 
-	// The entry cached before is still shared, from the new master.
-	c := newGroup(t, Config{L2: l2})
-	eventually(t, "the entry cached before the failover to be an L2 hit", func() bool {
-		r, err := c.Get(ctx, before, newFiller("refilled"))
-		c.l1.invalidateAll()
-		return err == nil && r.Status == HitL2 && string(r.Entry.Payload) == "before"
-	})
+	// The entries cached before are still in Redis, but neither L1 holds
+	// them and Redis answers none: B refills each.
+	for _, req := range before {
+		if second.Exists(ctx, entryKeyName(l2.Namespace, req.Key)).Val() != 1 {
+			t.Errorf("the new master lost %v", req.Key)
+		}
+		if a.getL1(req.Key) != nil || b.getL1(req.Key) != nil {
+			t.Errorf("%v is still in an L1 after the failover", req.Key)
+		}
+		wantStatus(t, mustGet(t, b, req, newFiller("refilled")), Miss, "refilled")
+	}
 
 	// Entries filled now reach the new master and the other Group.
 	var after Request
 	tries := 0
 	eventually(t, "an entry filled by A to be an L2 hit on B", func() bool {
 		tries++
-		after = Request{Key: keyOf(fmt.Sprint("after", tries)), TTL: time.Hour, Tables: []string{"public.kept"}}
+		after = Request{Key: keyOf(fmt.Sprint("after", tries)), TTL: time.Hour, Tables: []string{"public.kept0"}}
 		writes := a.Stats().L2Writes
 		wantStatus(t, mustGet(t, a, after, newFiller("after")), Miss, "after")
 		if !waitFor(time.Second, func() bool { return a.Stats().L2Writes > writes }) {
@@ -344,30 +492,23 @@ func testSentinelFailover(t *testing.T, failover func(s *testenv.RedisSentinel) 
 	if second.Exists(ctx, entryKeyName(l2.Namespace, after.Key)).Val() != 1 {
 		t.Errorf("the new master does not hold the entry filled after the failover")
 	}
-
-	// Invalidations reach the other Group's L1 again once its subscription
-	// has moved to the new master; a round spoilt by that move (which drops
-	// all of B's L1) is tried again with other tables.
-	rounds := 0
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		rounds++
-		ok, why := invalidationRound(t, a, b, rounds)
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %d rounds, invalidations still do not reach B's L1: %s", rounds, why)
-		}
-	}
-	t.Logf("invalidations reach B again in round %d", rounds)
 }
+
+// roundOutcome is what invalidationRound saw.
+type roundOutcome int
+
+const (
+	roundHeard  roundOutcome = iota // B stopped serving the invalidated entry, and only it
+	roundSpoilt                     // B's L1 was dropped whole, or the invalidation returned an error
+	roundStale                      // the invalidation succeeded and B went on serving the entry
+)
 
 // invalidationRound fills two entries of tables of their own through a,
 // reads them into b's L1, invalidates one table through a, and reports
-// whether b's L1 dropped that entry and kept the other, and whether b then
-// refills it rather than reading the invalidated one from Redis.
-func invalidationRound(t *testing.T, a, b *Group, round int) (bool, string) {
+// whether b's L1 dropped that entry within heardWithin (and how soon) and
+// kept the other, and whether b then refilled it rather than answering the
+// invalidated one from Redis.
+func invalidationRound(t *testing.T, a, b *Group, round int) (roundOutcome, time.Duration, string) {
 	t.Helper()
 	x := Request{Key: keyOf(fmt.Sprint("x", round)), TTL: time.Hour, Tables: []string{fmt.Sprintf("public.x%d", round)}}
 	y := Request{Key: keyOf(fmt.Sprint("y", round)), TTL: time.Hour, Tables: []string{fmt.Sprintf("public.y%d", round)}}
@@ -375,27 +516,59 @@ func invalidationRound(t *testing.T, a, b *Group, round int) (bool, string) {
 	writes := a.Stats().L2Writes
 	mustGet(t, a, x, fx)
 	mustGet(t, a, y, fy)
-	waitWrites(t, a, writes+2)
+	waitFor(time.Second, func() bool { return a.Stats().L2Writes >= writes+2 })
 	mustGet(t, b, x, fx)
 	mustGet(t, b, y, fy)
 	if b.getL1(x.Key) == nil || b.getL1(y.Key) == nil {
-		return false, "B's L1 dropped the entries before the invalidation"
+		return roundSpoilt, 0, "B's L1 dropped the entries before the invalidation"
 	}
 	if err := a.InvalidateTables(context.Background(), x.Tables[0]); err != nil {
-		return false, err.Error()
-	}
-	heard := waitFor(2*time.Second, func() bool { return b.getL1(x.Key) == nil })
-	switch {
-	case !heard:
-		return false, "B's L1 still holds the invalidated entry"
-	case b.getL1(y.Key) == nil:
-		return false, "B's L1 dropped everything, not the invalidated entry alone"
+		return roundSpoilt, 0, err.Error()
 	}
 	fx.setPayload("x refilled")
-	if r := mustGet(t, b, x, fx); r.Status != Miss || string(r.Entry.Payload) != "x refilled" {
-		t.Errorf("B answered %q (%v) after the invalidation, want a refill", r.Entry.Payload, r.Status)
+	invalidated := time.Now()
+	if !waitFor(heardWithin, func() bool { return b.getL1(x.Key) == nil }) {
+		return roundStale, 0, fmt.Sprintf("B's L1 still holds the invalidated entry %v after A's invalidation returned", heardWithin)
 	}
-	return true, ""
+	took := time.Since(invalidated)
+	if b.getL1(y.Key) == nil {
+		return roundSpoilt, 0, "B's L1 dropped everything, not the invalidated entry alone"
+	}
+	if r := mustGet(t, b, x, fx); string(r.Entry.Payload) != "x refilled" {
+		return roundStale, 0, fmt.Sprintf("B answered %q (%v) after the invalidation, want a refill", r.Entry.Payload, r.Status)
+	}
+	return roundHeard, took, ""
+}
+
+// goroutineLabel is the pprof label under which a test runs the Groups
+// whose goroutines it counts: goroutines inherit their creator's labels,
+// so a test counts its own among those of tests running in parallel.
+const goroutineLabel = "sqlcached-cache-test"
+
+// labelledGoroutines waits up to d for every goroutine labelled
+// goroutineLabel=value to end, and returns how many are left and their
+// stacks.
+func labelledGoroutines(value string, d time.Duration) (int, string) {
+	want := fmt.Sprintf("%q:%q", goroutineLabel, value)
+	var n int
+	var stacks []string
+	waitFor(d, func() bool {
+		var buf strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		n, stacks = 0, nil
+		for _, rec := range strings.Split(buf.String(), "\n\n") {
+			if !strings.Contains(rec, "# labels: ") || !strings.Contains(rec, want) {
+				continue
+			}
+			var count int
+			if _, err := fmt.Sscanf(rec, "%d @", &count); err == nil {
+				n += count
+				stacks = append(stacks, rec)
+			}
+		}
+		return n == 0
+	})
+	return n, strings.Join(stacks, "\n\n")
 }
 
 // waitFor polls cond until it holds or d passes, and reports whether it held.

@@ -421,20 +421,32 @@ func TestClientModes(t *testing.T) {
 		{L2Config{Addrs: []string{"127.0.0.1:6379"}}, "*redis.Client"},
 		{L2Config{Addrs: []string{"a:7000", "b:7000"}, Mode: ModeCluster}, "*redis.ClusterClient"},
 		{L2Config{URL: "redis://a:7000?addr=b:7000", Mode: ModeCluster}, "*redis.ClusterClient"},
-		{L2Config{Addrs: []string{"a:26379"}, Mode: ModeSentinel, MasterName: "mymaster"}, "*redis.Client"},
+		{L2Config{Addrs: []string{"a:26379"}, Mode: ModeSentinel, MasterName: "mymaster"}, "<nil>"}, // see sentinel
 	} {
 		cfg, err := tt.cfg.withDefaults()
 		if err != nil {
 			t.Fatalf("%+v: %v", tt.cfg, err)
 		}
-		c, err := newClient(&cfg)
+		c, sent, err := newClient(&cfg)
 		if err != nil {
 			t.Fatalf("%+v: %v", tt.cfg, err)
 		}
 		if got := fmt.Sprintf("%T", c); got != tt.want {
 			t.Errorf("%+v: client %s, want %s", tt.cfg, got, tt.want)
 		}
-		c.Close()
+		if (sent != nil) != (cfg.Mode == ModeSentinel) {
+			t.Errorf("%+v: master follower %v in mode %s", tt.cfg, sent, cfg.Mode)
+		}
+		if c != nil {
+			c.Close()
+		}
+		if sent != nil {
+			sent.close()
+		}
+	}
+	cfg := L2Config{URL: "redis://a:26379?master_name=m&replica_only=true", Mode: ModeSentinel}
+	if _, _, err := newClient(&cfg); err == nil {
+		t.Errorf("%+v: no error", cfg)
 	}
 }
 

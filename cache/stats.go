@@ -24,6 +24,7 @@ type Stats struct {
 	L2Corrupt           uint64 // Redis values that did not decode, counted as misses
 	BreakerOpened       uint64 // times the breaker opened
 	InvalidationPending uint64 // invalidations that could not reach Redis at once
+	MasterSwitches      uint64 // Sentinel master switches followed, each dropping L1 and invalidating every Redis entry
 }
 
 // counters are the live, atomic form of Stats.
@@ -32,6 +33,7 @@ type counters struct {
 	stale, staleIfError, refreshes, cancelled, tooLarge  atomic.Uint64
 	storeSkipped, invalidations, l2Errors, l2Writes      atomic.Uint64
 	l2WritesDropped, l2Corrupt, breakerOpened, pending   atomic.Uint64
+	masterSwitches                                       atomic.Uint64
 }
 
 // Stats returns a snapshot of the Group's counters.
@@ -57,5 +59,6 @@ func (g *Group) Stats() Stats {
 		L2Corrupt:           c.l2Corrupt.Load(),
 		BreakerOpened:       c.breakerOpened.Load(),
 		InvalidationPending: c.pending.Load(),
+		MasterSwitches:      c.masterSwitches.Load(),
 	}
 }
