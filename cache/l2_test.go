@@ -252,7 +252,7 @@ func TestHungRedisBoundsGetLatency(t *testing.T) {
 	t.Parallel()
 	rd := testenv.NewRedis(t)
 	l2 := l2Config(t, rd)
-	l2.Timeout = 50 * time.Millisecond
+	l2.Timeout = 150 * time.Millisecond
 	g := newGroup(t, Config{L2: l2})
 	f := newFiller("answer")
 	mustGet(t, g, request("warm", time.Hour), f)
@@ -283,7 +283,10 @@ func TestHungRedisBoundsGetLatency(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if limit := l2.Timeout + 75*time.Millisecond; slowest > limit {
+	// The margin is for a loaded machine running other tests beside this
+	// one; a Redis call that waited for even twice its timeout would
+	// still be over it.
+	if limit := l2.Timeout + 140*time.Millisecond; slowest > limit {
 		t.Errorf("slowest Get took %v with Redis hung, want at most %v", slowest, limit)
 	}
 	t.Logf("slowest Get with Redis hung: %v", slowest)
