@@ -58,7 +58,7 @@ func (c *conn) cacheable(sql string) (*fingerprint.Analysis, Rule, bool) {
 		return a, Rule{}, false
 	}
 	r := c.rule(a)
-	if !r.Cache || r.TTL <= 0 {
+	if !r.Cache || r.TTL <= 0 || c.srv.admit.bypassed(a) {
 		return a, r, false
 	}
 	return a, r, true
@@ -132,6 +132,7 @@ func (c *conn) cachedQuery(sql string, a *fingerprint.Analysis, r Rule) (bool, e
 	if err != nil {
 		return true, c.replyError(err)
 	}
+	c.srv.admit.record(a, res.Status)
 	return true, c.writeHit(nil, res, true)
 }
 

@@ -295,7 +295,7 @@ func (c *conn) releaseHeld() error {
 func (c *conn) serveHeld(h *held) (bool, error) {
 	a := h.st.analysis
 	r := c.rule(a)
-	if !r.Cache || r.TTL <= 0 || len(a.Statements) != 1 {
+	if !r.Cache || r.TTL <= 0 || len(a.Statements) != 1 || c.srv.admit.bypassed(a) {
 		return false, c.releaseHeld()
 	}
 	oids := make([]uint32, len(h.st.oids)/4)
@@ -329,6 +329,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		// Too large, or failing: the warehouse answers, errors and all.
 		return false, c.releaseHeld()
 	}
+	c.srv.admit.record(a, res.Status)
 	c.held = nil
 	var b pgwire.Builder
 	if h.tx != nil {

@@ -90,6 +90,8 @@ type Server struct {
 	volMu     sync.Mutex // protects volLoaded
 	volLoaded bool       // the analyzer has the warehouse's volatility
 
+	admit *admission // which statement shapes are worth caching
+
 	shuttingDown atomic.Bool
 	wg           sync.WaitGroup // session goroutines
 }
@@ -124,7 +126,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log, listeners: map[net.Listener]struct{}{}, sessions: map[uint32]*conn{}, starting: map[*conn]net.Conn{}}, nil
+	return &Server{
+		cfg: cfg, log: log, listeners: map[net.Listener]struct{}{}, sessions: map[uint32]*conn{}, starting: map[*conn]net.Conn{},
+		admit: newAdmission(),
+	}, nil
 }
 
 // Serve accepts connections on l until Shutdown or Close, and returns

@@ -1,0 +1,103 @@
+package proxy
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sqlcached/sqlcached/cache"
+	"github.com/sqlcached/sqlcached/fingerprint"
+)
+
+// Admission. A statement shape whose answers are never asked for again (a
+// lookup by a key that changes every time: an order by its id, pgbench -S)
+// gains nothing from the cache and pays for it: every execution is a fill,
+// a store, an eviction. The proxy counts, per shape (pg_query's
+// fingerprint: the statement with its literals and parameters taken out),
+// how many of its cached lookups were answered without running it. When a
+// window of admitWindow lookups of a shape found fewer than one in
+// admitMinHitEvery answered, the shape is relayed to the warehouse
+// uncached for bypassFor; after that it is tried again. A shape with any
+// real reuse (a dashboard, whose repeats are the point) stays far above
+// that ratio. Bypassing costs a cached answer at most bypassFor later than
+// otherwise, never a wrong one: bypassed statements run on the warehouse.
+
+const (
+	admitWindow      = 1000
+	admitMinHitEvery = 100
+	bypassFor        = time.Minute
+	// maxShapes bounds the shapes followed; past it the table starts
+	// anew.
+	maxShapes = 4096
+)
+
+type admission struct {
+	mu     sync.RWMutex
+	shapes map[uint64]*shapeStats
+	now    func() time.Time
+}
+
+type shapeStats struct {
+	lookups     atomic.Int64
+	answered    atomic.Int64 // lookups answered without running the statement
+	bypassUntil atomic.Int64 // Unix nanoseconds; 0: admitted
+}
+
+func newAdmission() *admission {
+	return &admission{shapes: map[uint64]*shapeStats{}, now: time.Now}
+}
+
+// stats returns the counters of a's shape, nil for a statement without one.
+func (ad *admission) stats(a *fingerprint.Analysis) *shapeStats {
+	if a.ShapeID == 0 {
+		return nil
+	}
+	ad.mu.RLock()
+	s := ad.shapes[a.ShapeID]
+	ad.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	ad.mu.Lock()
+	defer ad.mu.Unlock()
+	if s = ad.shapes[a.ShapeID]; s == nil {
+		if len(ad.shapes) >= maxShapes {
+			clear(ad.shapes)
+		}
+		s = &shapeStats{}
+		ad.shapes[a.ShapeID] = s
+	}
+	return s
+}
+
+// bypassed reports whether a's shape is relayed uncached for now.
+func (ad *admission) bypassed(a *fingerprint.Analysis) bool {
+	s := ad.stats(a)
+	if s == nil {
+		return false
+	}
+	until := s.bypassUntil.Load()
+	return until != 0 && ad.now().UnixNano() < until
+}
+
+// record counts one cached lookup of a's shape and how it was answered,
+// and judges the shape at the end of each window.
+func (ad *admission) record(a *fingerprint.Analysis, st cache.Status) {
+	s := ad.stats(a)
+	if s == nil {
+		return
+	}
+	if st != cache.Miss {
+		s.answered.Add(1)
+	}
+	if s.lookups.Add(1) < admitWindow {
+		return
+	}
+	answered := s.answered.Swap(0)
+	s.lookups.Store(0)
+	if answered*admitMinHitEvery < admitWindow {
+		s.bypassUntil.Store(ad.now().Add(bypassFor).UnixNano())
+	} else {
+		s.bypassUntil.Store(0)
+	}
+}
