@@ -26,8 +26,30 @@ func encode(msgs ...pgproto3.FrontendMessage) []byte {
 // as a broken or hostile client would. The proxy must answer or close that
 // connection within a bound, never panic or hang, and keep serving: a
 // fresh client still gets its answer afterwards.
-func FuzzSession(f *testing.F) {
-	e := newEnv(f, envOptions{})
+func FuzzSession(f *testing.F) { fuzzSession(f, envOptions{}) }
+
+// FuzzSessionCached is FuzzSession with the answer cache on: held
+// extended batches, lazy transactions, binary answers converted from
+// cached text ones.
+func FuzzSessionCached(f *testing.F) {
+	bind := func(formats ...int16) *pgproto3.Bind {
+		return &pgproto3.Bind{PreparedStatement: "c", Parameters: [][]byte{[]byte("3")}, ResultFormatCodes: formats}
+	}
+	parse := &pgproto3.Parse{Name: "c", Query: "select g, g::numeric / 7, now()::date from generate_series(1, $1::int) g"}
+	f.Add(encode(parse, bind(), &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{},
+		bind(1), &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{},
+		bind(0, 1, 1), &pgproto3.Execute{}, &pgproto3.Sync{}, bind(1, 0), &pgproto3.Execute{}, &pgproto3.Sync{}))
+	f.Add(encode(&pgproto3.Query{String: "set extra_float_digits = 3"}, &pgproto3.Parse{Query: "begin"}, &pgproto3.Bind{}, &pgproto3.Execute{},
+		&pgproto3.Parse{Query: "select 0.1::float8, 'x'::text"}, &pgproto3.Bind{ResultFormatCodes: []int16{1}}, &pgproto3.Execute{}, &pgproto3.Sync{},
+		&pgproto3.Parse{Query: "select 0.1::float8, 'x'::text"}, &pgproto3.Bind{}, &pgproto3.Execute{MaxRows: 1}, &pgproto3.Sync{},
+		&pgproto3.Query{String: "commit"}))
+	f.Add(encode(&pgproto3.Query{String: "begin"}, &pgproto3.Query{String: "select 1"}, &pgproto3.Query{String: "select 1/0"},
+		&pgproto3.Query{String: "select 1"}, &pgproto3.Query{String: "rollback"}))
+	fuzzSession(f, envOptions{cache: true})
+}
+
+func fuzzSession(f *testing.F, o envOptions) {
+	e := newEnv(f, o)
 	f.Add(encode(&pgproto3.Query{String: "select 1"}))
 	f.Add(encode(&pgproto3.Query{String: "begin; select 1/0; select 2"}, &pgproto3.Query{String: "rollback"}))
 	f.Add(encode(&pgproto3.Parse{Name: "s", Query: "select $1::int"}, &pgproto3.Bind{PreparedStatement: "s", Parameters: [][]byte{[]byte("7")}},
@@ -54,10 +76,11 @@ func FuzzSession(f *testing.F) {
 		r := e.raw(t)
 		_ = r.write(input) // the proxy may have closed already
 		if wholeMessages(input) {
-			// The session must still answer: a Sync ends any batch, and a
-			// query after it gets its row, unless the proxy ended the
-			// session.
-			_ = r.write(encode(&pgproto3.Sync{}, &pgproto3.Query{String: "select 'end of input'"}))
+			// The session must still answer: a Sync ends any batch, a
+			// ROLLBACK any transaction the input left open (and perhaps
+			// failed), and a query after them gets its row, unless the
+			// proxy ended the session.
+			_ = r.write(encode(&pgproto3.Sync{}, &pgproto3.Query{String: "rollback"}, &pgproto3.Query{String: "select 'end of input'"}))
 			answered(t, r)
 		}
 		// The input may end inside a message: say there is no more.
