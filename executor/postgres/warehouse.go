@@ -93,6 +93,9 @@ func (c *Conn) runOnce(req *executor.Request) (*executor.Result, error) {
 		b.Finish()
 	}
 	replay := len(b.B) > 0
+	if replay || !req.Extended() {
+		c.Unnamed = "" // a simple Query drops the unnamed statement
+	}
 	// A named statement is parsed once per connection, while the
 	// connection keeps fewer than MaxPrepared; it counts as prepared once
 	// the warehouse has said ParseComplete.
@@ -122,6 +125,10 @@ func (c *Conn) runOnce(req *executor.Request) (*executor.Result, error) {
 	}
 	if replay {
 		if err := c.readUntilReady(nil); err != nil {
+			// The statement's own answers are still on their way, and
+			// the connection's settings are not what Settings says:
+			// it cannot serve anyone else.
+			c.Broken = true
 			return nil, err
 		}
 	}
@@ -308,15 +315,17 @@ func (c *Conn) SettingsSQL(want map[string]string) string {
 	var q strings.Builder
 	for name, sql := range want {
 		if c.Settings[name] != sql {
+			// A newline first: a SET ending in a -- comment must not
+			// swallow the statements after it.
 			q.WriteString(sql)
-			q.WriteString("; ")
+			q.WriteString("\n;\n")
 		}
 	}
 	for name := range c.Settings {
 		if _, ok := want[name]; !ok {
 			q.WriteString("RESET ")
 			q.WriteString(QuoteName(name))
-			q.WriteString("; ")
+			q.WriteString(";\n")
 		}
 	}
 	clear(c.Settings)

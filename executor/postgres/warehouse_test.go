@@ -232,3 +232,50 @@ func TestNamedStatementsAreParsedOncePerConnection(t *testing.T) {
 		t.Fatalf("after a failed parse, the connection serves on: %v", err)
 	}
 }
+
+// TestSettingsReplayIsRobust: session settings whose SQL ends in a
+// comment are all applied; a setting the warehouse refuses fails that
+// request alone, and the next request on the pool gets its own answer.
+func TestSettingsReplayIsRobust(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	p, err := postgres.NewPool(postgres.Config{DSN: fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db), MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	login := executor.Login{User: testenv.SuperUser, Password: testenv.SuperPassword, Database: db}
+	ctx := context.Background()
+	value := func(req *executor.Request) string {
+		t.Helper()
+		res, err := p.Execute(ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", req.SQL, err)
+		}
+		for _, m := range decode(t, res.Wire) {
+			if d, ok := m.(*pgproto3.DataRow); ok {
+				return string(d.Values[0])
+			}
+		}
+		t.Fatalf("%s: no row", req.SQL)
+		return ""
+	}
+	settings := map[string]string{
+		"timezone":  "SET TimeZone = 'Asia/Tokyo' -- the office",
+		"datestyle": "set datestyle to 'SQL, DMY' -- the users",
+	}
+	for range 3 { // map order varies
+		got := value(&executor.Request{Login: login, SQL: "select current_setting('TimeZone') || ' ' || current_setting('DateStyle')", Settings: settings})
+		if got != "Asia/Tokyo SQL, DMY" {
+			t.Fatalf("settings applied: %q", got)
+		}
+		value(&executor.Request{Login: login, SQL: "select 0"}) // back to the defaults
+	}
+	_, err = p.Execute(ctx, &executor.Request{Login: login, SQL: "select 'first'", Settings: map[string]string{"nosuch": "SET nosuch_setting_at_all = 1"}})
+	if err == nil {
+		t.Fatal("a refused setting did not fail the request")
+	}
+	if got := value(&executor.Request{Login: login, SQL: "select 'second'"}); got != "second" {
+		t.Fatalf("the next request got %q, want its own answer", got)
+	}
+}
