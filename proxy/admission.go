@@ -90,7 +90,10 @@ func (ad *admission) record(a *fingerprint.Analysis, st cache.Status) {
 	if st != cache.Miss {
 		s.answered.Add(1)
 	}
-	if s.lookups.Add(1) < admitWindow {
+	// Exactly one lookup ends each window: the one that counts to
+	// admitWindow. Lookups counted while it judges go to the next window
+	// or are lost, which only blurs a ratio.
+	if s.lookups.Add(1) != admitWindow {
 		return
 	}
 	answered := s.answered.Swap(0)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -66,5 +67,26 @@ func TestAdmissionJudgesShapesByWindow(t *testing.T) {
 	}
 	if n := len(ad.shapes); n > maxShapes {
 		t.Fatalf("%d shapes followed, bound %d", n, maxShapes)
+	}
+}
+
+// TestAdmissionUnderConcurrentLookups: many sessions recording hits of
+// one shape at once never get it bypassed.
+func TestAdmissionUnderConcurrentLookups(t *testing.T) {
+	for run := range 50 {
+		ad := newAdmission()
+		a := &fingerprint.Analysis{ShapeID: 3}
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				for range 3 * admitWindow / 32 {
+					ad.record(a, cache.HitL1)
+				}
+			})
+		}
+		wg.Wait()
+		if ad.bypassed(a) {
+			t.Fatalf("run %d: a shape answered from the cache every time was bypassed", run)
+		}
 	}
 }

@@ -198,6 +198,35 @@ func TestBinaryAnswersComeFromCachedText(t *testing.T) {
 			t.Errorf("settings %v: text then binary ran %d times on the warehouse, want %d", c.params, runs, want)
 		}
 	}
+	// extra_float_digits as PostgreSQL reads the session's SET, comment
+	// and all: at 0, text floats are rounded and no binary answer may be
+	// converted from them.
+	for _, set := range []string{"SET extra_float_digits = 0 -- was 3", "set extra_float_digits to 3", "SET extra_float_digits TO DEFAULT"} {
+		pc, direct := e.connect(t), e.PG.Connect(t, e.Database)
+		ctx := ctxT(t)
+		sql := "select 0.1::float8 + 0.2, $1::int from conv limit 1"
+		var got, want [][]byte
+		for _, c := range []*pgx.Conn{pc, direct} {
+			if _, err := c.Exec(ctx, set); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []int16{0, 1} {
+				r := c.PgConn().ExecParams(ctx, sql, [][]byte{[]byte("7")}, []uint32{23}, nil, []int16{f}).Read()
+				if r.Err != nil || len(r.Rows) != 1 {
+					t.Fatalf("%s, format %d: %v", set, f, r.Err)
+				}
+				if c == pc {
+					got = append(got, r.Rows[0][0])
+				} else {
+					want = append(want, r.Rows[0][0])
+				}
+			}
+		}
+		if !bytes.Equal(got[0], want[0]) || !bytes.Equal(got[1], want[1]) {
+			t.Errorf("after %q: proxy answered %q then %x, PostgreSQL %q then %x", set, got[0], got[1], want[0], want[1])
+		}
+	}
+
 	// A write through the proxy invalidates the text answer: the binary
 	// one that follows is not converted from the old text.
 	params := cases[0].params

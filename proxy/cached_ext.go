@@ -407,17 +407,22 @@ func (c *conn) fromText(text cache.Request, formats []int16, run cache.Filler) c
 }
 
 // exactFloats reports whether the session's float output round-trips:
-// extra_float_digits of 3, or of 1 or more from PostgreSQL 12 on.
+// extra_float_digits of 3, or of 1 or more from PostgreSQL 12 on. The
+// value is the one PostgreSQL's parser reads from the session's SET.
 func (c *conn) exactFloats() bool {
 	sql, ok := c.settings["extra_float_digits"]
 	if !ok {
 		return false // the warehouse's default, which the proxy cannot see
 	}
-	v := strings.TrimRight(strings.TrimSpace(sql), "; ")
-	if i := strings.LastIndexAny(v, " ="); i >= 0 {
-		v = v[i+1:]
+	a := c.srv.cfg.Analyzer.Analyze(sql)
+	if !a.Parsed || len(a.Statements) != 1 {
+		return false
 	}
-	n, err := strconv.Atoi(strings.Trim(v, "'"))
+	set := a.Statements[0].Set
+	if set == nil || set.Name != "extra_float_digits" || set.Reset {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(set.Value))
 	switch {
 	case err != nil || n < 1:
 		return false
