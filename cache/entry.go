@@ -3,6 +3,7 @@ package cache
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 	"time"
 )
 
@@ -49,6 +50,17 @@ type Entry struct {
 	// it: its TTL in L1 and Redis.
 	window time.Duration
 	size   int
+	// derived is set by Derive: gens are the source's.
+	derived bool
+}
+
+// Derive returns a new entry whose Payload is payload, an answer computed
+// from e's (the same statement's answer in another result format), for a
+// Filler to return. It keeps e's Created and the Redis generations e was
+// filled under, so that it is never fresher than e, and never valid in
+// Redis where e would not be.
+func (e *Entry) Derive(payload []byte) *Entry {
+	return &Entry{Payload: payload, Rows: e.Rows, Created: e.Created, gens: slices.Clone(e.gens), derived: true}
 }
 
 // Size returns the length of the entry's encoding, which is its cost in L1.

@@ -374,7 +374,12 @@ func (g *Group) run(ctx context.Context, req Request, fill Filler, leader *byte,
 		e.Created = start
 	}
 	e.Tables, e.Labels = slices.Clone(req.Tables), slices.Clone(req.Labels)
-	e.gens, e.window = rgens, req.window()
+	if !e.derived {
+		e.gens = rgens
+	} else if len(e.gens) != len(rgens) {
+		e.gens = nil // not the source's names: keep it out of Redis
+	}
+	e.window = req.window()
 	e.size = e.encodedLen()
 	if e.size > g.cfg.MaxEntryBytes {
 		g.tooLarge.add(req.Key, start)

@@ -471,3 +471,43 @@ func TestL1DroppedWhenInvalidationsMayHaveBeenMissed(t *testing.T) {
 	}
 	eventually(t, "L1 to be dropped on resubscription", func() bool { return g.getL1(req.Key) == nil })
 }
+
+// TestDerivedEntryIsNoFresherInRedisThanItsSource: an answer derived from
+// an L1 entry (the same statement in another result format) keeps the
+// source's Redis generations. When the source's table was invalidated in
+// Redis before the derivation and this process has not yet heard (the
+// message is in flight), the derived answer must not become a valid Redis
+// entry for the other processes.
+func TestDerivedEntryIsNoFresherInRedisThanItsSource(t *testing.T) {
+	t.Parallel()
+	a, b := twoGroups(t, testenv.SharedRedis(t))
+	text := Request{Key: keyOf("text"), TTL: time.Hour, Tables: []string{"orders"}}
+	binary := Request{Key: keyOf("binary"), TTL: time.Hour, Tables: []string{"orders"}}
+	mustGet(t, a, text, newFiller("old rows"))
+	waitWrites(t, a, 1)
+	// Another process's write moved the table's generation; its message
+	// has not reached A.
+	ctx := context.Background()
+	if err := a.l2.rdb().Incr(ctx, a.l2.genKey("t:orders")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	derive := FillFunc(func(context.Context) (*Entry, error) {
+		src, ok := a.Peek(text)
+		if !ok {
+			t.Fatal("the source left A's L1")
+		}
+		return src.Entry.Derive([]byte("old rows, binary")), nil
+	})
+	wantStatus(t, mustGet(t, a, binary, derive), Miss, "old rows, binary")
+	// A's writer takes the derived entry off its queue: written, or
+	// skipped because its generations are behind Redis's.
+	eventually(t, "A's writer to handle the derived entry", func() bool {
+		st := a.Stats()
+		return st.L2Writes+st.StoreSkipped >= 2
+	})
+	r := mustGet(t, b, binary, newFiller("new rows, binary"))
+	if r.Status == HitL2 {
+		t.Fatalf("B served the derived answer from Redis: %q", r.Entry.Payload)
+	}
+	wantStatus(t, r, Miss, "new rows, binary")
+}

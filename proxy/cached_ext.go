@@ -399,7 +399,7 @@ func (c *conn) fromText(text cache.Request, formats []int16, run cache.Filler) c
 	return cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
 		if t, ok := group.Peek(text); ok {
 			if wire, ok := pgformat.ToBinary(t.Entry.Payload, formats, opts); ok {
-				return &cache.Entry{Payload: wire, Rows: t.Entry.Rows, Created: t.Entry.Created}, nil
+				return t.Entry.Derive(wire), nil
 			}
 		}
 		return run.Fill(ctx)
