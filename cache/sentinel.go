@@ -239,6 +239,13 @@ func (g *Group) followSentinel(addr string) {
 // left pending and retried. L1 is dropped again once the generation moved,
 // for the entries read from Redis meanwhile.
 func (g *Group) masterIs(addr string) {
+	names := []string{allName}
+	if prev := g.l2.sentinel.masterAddr(); prev != "" && prev != addr {
+		// Until the generation has moved on the new master, its entries
+		// may be ones whose invalidation was lost: Gets skip Redis while
+		// an invalidation is pending.
+		g.pending.add(names)
+	}
 	former := g.l2.sentinel.setMaster(addr)
 	if former == nil {
 		return
@@ -247,10 +254,11 @@ func (g *Group) masterIs(addr string) {
 	g.resetL1()
 	g.resubscribe()
 	former.Close()
-	names := []string{allName}
-	if err := g.l2.invalidate(g.ctx, names, g.message(names)); err != nil && g.ctx.Err() == nil {
-		g.pending.add(names)
-		g.stats.pending.Add(1)
+	switch err := g.l2.invalidate(g.ctx, names, g.message(names)); {
+	case err == nil:
+		g.pending.done(names)
+	case g.ctx.Err() == nil:
+		g.stats.pending.Add(1) // left pending: retried until Redis takes it
 	}
 	g.resetL1()
 }
