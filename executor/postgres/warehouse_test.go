@@ -18,14 +18,22 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func newPool(t *testing.T) (*postgres.Pool, executor.Login) {
 	t.Helper()
+	p, login, _ := newPoolOf(t, 2)
+	return p, login
+}
+
+// newPoolOf returns a pool of at most maxConns connections to a fresh
+// database of the shared server, a login to it, and the server.
+func newPoolOf(t *testing.T, maxConns int) (*postgres.Pool, executor.Login, *testenv.PG) {
+	t.Helper()
 	pg := testenv.SharedPostgreSQL(t)
 	db := pg.NewDatabase(t)
-	p, err := postgres.NewPool(postgres.Config{DSN: fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db), MaxConns: 2})
+	p, err := postgres.NewPool(postgres.Config{DSN: fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db), MaxConns: maxConns})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return p, executor.Login{User: testenv.SuperUser, Password: testenv.SuperPassword, Database: db}
+	return p, executor.Login{User: testenv.SuperUser, Password: testenv.SuperPassword, Database: db}, pg
 }
 
 // decode splits a wire answer into its messages.
@@ -168,14 +176,8 @@ func TestVolatilityFromCatalog(t *testing.T) {
 // statement bind the statement prepared by the first of them; after DDL
 // changes what it returns, the next request still gets the new answer.
 func TestNamedStatementsAreParsedOncePerConnection(t *testing.T) {
-	pg := testenv.SharedPostgreSQL(t)
-	db := pg.NewDatabase(t)
-	p, err := postgres.NewPool(postgres.Config{DSN: fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db), MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	login := executor.Login{User: testenv.SuperUser, Password: testenv.SuperPassword, Database: db}
+	p, login, pg := newPoolOf(t, 1)
+	db := login.Database
 	pg.Exec(t, db, "create table named (a int); insert into named values (1), (2), (3)")
 	ctx := context.Background()
 	req := func(param string) *executor.Request {
@@ -237,14 +239,7 @@ func TestNamedStatementsAreParsedOncePerConnection(t *testing.T) {
 // comment are all applied; a setting the warehouse refuses fails that
 // request alone, and the next request on the pool gets its own answer.
 func TestSettingsReplayIsRobust(t *testing.T) {
-	pg := testenv.SharedPostgreSQL(t)
-	db := pg.NewDatabase(t)
-	p, err := postgres.NewPool(postgres.Config{DSN: fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db), MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	login := executor.Login{User: testenv.SuperUser, Password: testenv.SuperPassword, Database: db}
+	p, login, _ := newPoolOf(t, 1)
 	ctx := context.Background()
 	value := func(req *executor.Request) string {
 		t.Helper()
@@ -271,7 +266,7 @@ func TestSettingsReplayIsRobust(t *testing.T) {
 		}
 		value(&executor.Request{Login: login, SQL: "select 0"}) // back to the defaults
 	}
-	_, err = p.Execute(ctx, &executor.Request{Login: login, SQL: "select 'first'", Settings: map[string]string{"nosuch": "SET nosuch_setting_at_all = 1"}})
+	_, err := p.Execute(ctx, &executor.Request{Login: login, SQL: "select 'first'", Settings: map[string]string{"nosuch": "SET nosuch_setting_at_all = 1"}})
 	if err == nil {
 		t.Fatal("a refused setting did not fail the request")
 	}

@@ -258,7 +258,7 @@ func appendValue(out []byte, oid uint32, s string) ([]byte, bool) {
 		return binary.BigEndian.AppendUint32(out, uint32(d)), ok
 	case oidTime:
 		us, ok := parseTime(s)
-		return binary.BigEndian.AppendUint64(out, uint64(us)), ok && len(s) >= 8 && us <= usecsPerDay
+		return binary.BigEndian.AppendUint64(out, uint64(us)), ok && us <= usecsPerDay
 	case oidTimestamp, oidTimestampTZ:
 		us, ok := parseTimestamp(s, oid == oidTimestampTZ)
 		return binary.BigEndian.AppendUint64(out, uint64(us)), ok

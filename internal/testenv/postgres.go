@@ -327,42 +327,14 @@ func UniqueName(t testing.TB) string {
 
 // NewPostgreSQL starts a dedicated server for one test, stopped and removed
 // when the test ends. Use it for tests that stop, kill or restart the server.
-func NewPostgreSQL(t testing.TB) *PG {
-	t.Helper()
-	p, err := startPostgreSQL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.destroy(); err != nil {
-			t.Logf("testenv: removing postgres: %v", err)
-		}
-	})
-	return p
-}
+func NewPostgreSQL(t testing.TB) *PG { return dedicated(t, "postgres", startPostgreSQL) }
 
-var (
-	sharedPGOnce sync.Once
-	sharedPG     *PG
-	sharedPGErr  error
-)
+var sharedPG shared[*PG]
 
 // SharedPostgreSQL returns the test binary's shared server, started on first
 // use. Tests must not stop or restart it; they should work in their own
 // database (NewDatabase). Main stops it after the last test.
-func SharedPostgreSQL(t testing.TB) *PG {
-	t.Helper()
-	sharedPGOnce.Do(func() {
-		sharedPG, sharedPGErr = startPostgreSQL()
-		if sharedPGErr == nil {
-			atExit(sharedPG.destroy)
-		}
-	})
-	if sharedPGErr != nil {
-		t.Fatal(sharedPGErr)
-	}
-	return sharedPG
-}
+func SharedPostgreSQL(t testing.TB) *PG { return sharedPG.get(t, startPostgreSQL) }
 
 // startPostgreSQL creates a server from the template data directory and
 // starts it on a free port, trying other ports if one is taken meanwhile.

@@ -177,42 +177,14 @@ func (r *Redis) destroy() error {
 
 // NewRedis starts a dedicated server for one test, killed and removed when
 // the test ends. Use it for tests that kill, restart or pause the server.
-func NewRedis(t testing.TB) *Redis {
-	t.Helper()
-	r, err := startRedis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.destroy(); err != nil {
-			t.Logf("testenv: removing redis: %v", err)
-		}
-	})
-	return r
-}
+func NewRedis(t testing.TB) *Redis { return dedicated(t, "redis", startRedis) }
 
-var (
-	sharedRedisOnce sync.Once
-	sharedRedis     *Redis
-	sharedRedisErr  error
-)
+var sharedRedis shared[*Redis]
 
 // SharedRedis returns the test binary's shared server, started on first use.
 // Tests must not kill or pause it, and should keep to their own keys (or
 // their own database number). Main stops it after the last test.
-func SharedRedis(t testing.TB) *Redis {
-	t.Helper()
-	sharedRedisOnce.Do(func() {
-		sharedRedis, sharedRedisErr = startRedis()
-		if sharedRedisErr == nil {
-			atExit(sharedRedis.destroy)
-		}
-	})
-	if sharedRedisErr != nil {
-		t.Fatal(sharedRedisErr)
-	}
-	return sharedRedis
-}
+func SharedRedis(t testing.TB) *Redis { return sharedRedis.get(t, startRedis) }
 
 // startRedis starts a server on a free port in a directory of its own,
 // trying other ports if one is taken meanwhile.

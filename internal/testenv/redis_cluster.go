@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,40 +111,16 @@ func (c *RedisCluster) destroy() error {
 // removed when the test ends. Use it for tests that kill, restart or pause
 // a node.
 func NewRedisCluster(t testing.TB) *RedisCluster {
-	t.Helper()
-	c, err := startRedisCluster()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.destroy(); err != nil {
-			t.Logf("testenv: removing redis cluster: %v", err)
-		}
-	})
-	return c
+	return dedicated(t, "redis cluster", startRedisCluster)
 }
 
-var (
-	sharedClusterOnce sync.Once
-	sharedCluster     *RedisCluster
-	sharedClusterErr  error
-)
+var sharedCluster shared[*RedisCluster]
 
 // SharedRedisCluster returns the test binary's shared cluster, started on
 // first use. Tests must not kill or pause its nodes, and should keep to
 // their own keys. Main stops it after the last test.
 func SharedRedisCluster(t testing.TB) *RedisCluster {
-	t.Helper()
-	sharedClusterOnce.Do(func() {
-		sharedCluster, sharedClusterErr = startRedisCluster()
-		if sharedClusterErr == nil {
-			atExit(sharedCluster.destroy)
-		}
-	})
-	if sharedClusterErr != nil {
-		t.Fatal(sharedClusterErr)
-	}
-	return sharedCluster
+	return sharedCluster.get(t, startRedisCluster)
 }
 
 // startRedisCluster starts three cluster-enabled servers, joins them into a

@@ -203,16 +203,7 @@ func (s *RedisSentinel) destroy() error {
 // ends. It returns once the setup is ready (see WaitReady).
 func NewRedisSentinel(t testing.TB, sentinels int) *RedisSentinel {
 	t.Helper()
-	s, err := startRedisSentinel(sentinels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.destroy(); err != nil {
-			t.Logf("testenv: removing redis sentinel setup: %v", err)
-		}
-	})
-	return s
+	return dedicated(t, "redis sentinel setup", func() (*RedisSentinel, error) { return startRedisSentinel(sentinels) })
 }
 
 // sentinelMasterName is the name the sentinels monitor the master under.
