@@ -369,6 +369,15 @@ func (g *Group) run(ctx context.Context, req Request, fill Filler, leader *byte,
 		g.stats.fillErrors.Add(1)
 		return &flight{err: errors.New("cache: fill returned neither an entry nor an error"), leader: leader}
 	}
+	g.keep(req, e, start, names, snap, rgens)
+	return &flight{entry: e, leader: leader}
+}
+
+// keep stores e, the answer to req produced from start on, in L1 unless
+// an invalidation of names overtook snap, and in Redis when rgens, the
+// Redis generations read before start, are known. It reports whether e
+// was stored.
+func (g *Group) keep(req Request, e *Entry, start time.Time, names []string, snap localGen, rgens []uint64) bool {
 	e.Key = req.Key
 	if e.Created.IsZero() || e.Created.After(start) {
 		e.Created = start
@@ -383,12 +392,72 @@ func (g *Group) run(ctx context.Context, req Request, fill Filler, leader *byte,
 	e.size = e.encodedLen()
 	if e.size > g.cfg.MaxEntryBytes {
 		g.tooLarge.add(req.Key, start)
-		return &flight{entry: e, leader: leader}
+		return false
 	}
-	if g.storeL1(e, names, snap) && e.gens != nil {
+	if !g.storeL1(e, names, snap) {
+		return false
+	}
+	if e.gens != nil {
 		g.l2.enqueue(e)
 	}
-	return &flight{entry: e, leader: leader}
+	return true
+}
+
+// A Reservation is what Lookup read before a miss whose answer the caller
+// produces itself rather than through a Filler: a statement run on a
+// warehouse connection the caller holds, inside its own transaction.
+// Store keeps that answer unless an invalidation of what it read came in
+// between. A Reservation is for one Store.
+type Reservation struct {
+	req   Request
+	start time.Time
+	names []string
+	snap  localGen
+	rgens []uint64
+}
+
+// Lookup returns a fresh answer to req from L1 or Redis, without filling,
+// collapsing or serving stale entries. On a miss it returns a Reservation
+// for Store, or nil when the answer is known to be too large to keep or
+// the Group is closed. A Redis that fails or is slow is a miss.
+func (g *Group) Lookup(ctx context.Context, req Request) (Result, *Reservation) {
+	if req.TTL <= 0 {
+		return Result{}, nil
+	}
+	now := g.now()
+	res, _, err := g.peek(req, now)
+	if err != nil || res.Entry != nil {
+		return res, nil
+	}
+	var rgens []uint64
+	if g.l2 != nil && !g.pending.any() {
+		var e *Entry
+		if e, rgens = g.lookupL2(ctx, req); e != nil {
+			if age := now.Sub(e.Created); age < req.TTL {
+				g.stats.l2Hits.Add(1)
+				return Result{Entry: e, Status: HitL2, Age: age}, nil
+			}
+		}
+	}
+	if g.tooLarge.has(req.Key, now) {
+		g.stats.tooLarge.Add(1)
+		return Result{}, nil
+	}
+	names := genNames(req.Tables, req.Labels)
+	return Result{}, &Reservation{req: req, start: g.now(), names: names, snap: g.l1.snapshot(names), rgens: rgens}
+}
+
+// Store keeps e, the answer to r's request, as a fill's answer would be
+// kept. e must have Payload and Rows set; the Group owns it from then on.
+// It reports whether e was stored: false when an invalidation of what it
+// read came after Lookup, when it is larger than MaxEntryBytes, or after
+// Close.
+func (g *Group) Store(r *Reservation, e *Entry) bool {
+	if r == nil || e == nil {
+		return false
+	}
+	g.stats.misses.Add(1)
+	return g.keep(r.req, e, r.start, r.names, r.snap, r.rgens)
 }
 
 // finish turns a flight into one Get's answer.

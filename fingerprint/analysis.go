@@ -108,6 +108,10 @@ type Statement struct {
 	Command string
 	// Text is the statement as sent, without the separating semicolon.
 	Text string
+	// Offset is where the statement starts in the analysed text (after
+	// the previous statement's semicolon): the text from Offset on is this
+	// statement and those after it. Set only when Parsed.
+	Offset int
 	// Normalized is the statement's text for cache keys (see Analysis).
 	Normalized string
 
@@ -136,6 +140,10 @@ type Statement struct {
 
 	Tx  *Transaction // set for KindTransaction
 	Set *SetCommand  // set for SET, RESET and DISCARD ALL
+	// Show is the setting a SHOW statement names, lower-case as
+	// PostgreSQL's parser gives it ("timezone" for SHOW TIME ZONE,
+	// "transaction_isolation" for SHOW TRANSACTION ISOLATION LEVEL, "all").
+	Show string
 
 	// Parsed is false when PostgreSQL's parser rejected the text and the
 	// dialect lexer classified it.
@@ -207,6 +215,7 @@ const (
 	ReasonModifyingCTE = "data-modifying CTE"
 	ReasonTemp         = "temporary table"
 	ReasonVolatile     = "volatile function"
+	ReasonConnection   = "function tied to the warehouse connection"
 	ReasonSetting      = "current_setting of a setting outside the key"
 	ReasonSample       = "TABLESAMPLE without REPEATABLE"
 	ReasonLiveState    = "reads live server state"

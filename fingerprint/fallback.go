@@ -233,7 +233,9 @@ func (f *fallbackScan) call(i int) {
 	}
 	full := qualify(schema, name)
 	f.funcs[full] = true
-	if v, ok := f.vol.lookup(schema, name); ok && v == Volatile {
+	if (schema == "" || schema == "pg_catalog") && connectionBound(name) {
+		f.deny(ReasonConnection + " " + full + "()")
+	} else if v, ok := f.vol.lookup(schema, name); ok && v == Volatile {
 		f.deny(ReasonVolatile + " " + full + "()")
 	}
 	if strings.HasPrefix(name, "system$") {

@@ -23,7 +23,7 @@ func analyzeParsed(sql string, toks []token, tree *pg_query.ParseResult, vol Vol
 		if raw.StmtLen > 0 {
 			end = start + int(raw.StmtLen)
 		}
-		s := Statement{Parsed: true, Text: strings.TrimSpace(sql[start:end])}
+		s := Statement{Parsed: true, Offset: start, Text: strings.TrimSpace(sql[start:end])}
 		s.Normalized = statementNormalized(sql, toks, start, end, sure)
 		w := newWalker(vol, &s, localTemps)
 		w.statement(raw.Stmt)
@@ -345,6 +345,8 @@ func (w *walker) details(n *pg_query.Node) {
 		if x.DiscardStmt.Target == pg_query.DiscardMode_DISCARD_ALL {
 			s.Set = &SetCommand{Reset: true, Known: true}
 		}
+	case *pg_query.Node_VariableShowStmt:
+		s.Show = strings.ToLower(x.VariableShowStmt.Name)
 	case *pg_query.Node_ListenStmt:
 		s.Pin = "LISTEN"
 	case *pg_query.Node_DeclareCursorStmt:
@@ -402,12 +404,25 @@ func (w *walker) setCommand(v *pg_query.VariableSetStmt) {
 	case pg_query.VariableSetKind_VAR_RESET_ALL:
 		c.Reset, c.Name = true, ""
 	case pg_query.VariableSetKind_VAR_SET_MULTI:
-		// SET SESSION CHARACTERISTICS AS TRANSACTION ...: read only and
-		// deferrable are harmless to reads; an isolation level is not.
+		// SET SESSION CHARACTERISTICS AS TRANSACTION ...: the defaults of
+		// the transactions that follow. The proxy follows them (an
+		// isolation level above READ COMMITTED keeps transactions away
+		// from the cache); they change no single statement's answer.
+		// Each is followed under the name of the setting it changes, so
+		// that a later change of another one does not replace it.
 		tx := &Transaction{}
 		txOptions(tx, v.Args)
 		c.Value = tx.Isolation
-		c.Known = tx.Isolation == "" || tx.Isolation == "read committed"
+		c.Known = true
+		switch {
+		case len(v.Args) != 1:
+		case tx.Isolation != "":
+			c.Name = "default_transaction_isolation"
+		case tx.ReadOnly || tx.ReadWrite:
+			c.Name = "default_transaction_read_only"
+		default:
+			c.Name = "default_transaction_deferrable"
+		}
 	}
 	if c.Name != "" && v.Kind != pg_query.VariableSetKind_VAR_SET_MULTI {
 		c.Key = keySettings[c.Name]
@@ -722,6 +737,8 @@ func (w *walker) funcCall(f *pg_query.FuncCall) {
 	v, ok := w.vol.lookup(schema, name)
 	catalog := schema == "" || schema == "pg_catalog"
 	switch {
+	case catalog && connectionBound(name):
+		w.deny(ReasonConnection + " " + full + "()")
 	case !ok:
 		w.deny(ReasonVolatile + " " + full + "() (not in the catalog)")
 	case v == Volatile:

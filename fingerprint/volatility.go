@@ -201,6 +201,29 @@ pg_conversion_is_visible pg_ts_config_is_visible pg_statistics_obj_is_visible
 current_account current_warehouse current_available_roles current_secondary_roles
 current_ip_address current_client`)
 
+// connectionFuncs answer from the warehouse connection or its transaction
+// rather than from data and the settings in the key: the backend's pid,
+// the addresses of the connection, the transaction's id and snapshot, the
+// backend's temporary schema, channels it listens on, when it loaded its
+// configuration. pg_proc calls most of them stable, so volatility alone
+// would let them be cached: a cached pid is another, perhaps dead,
+// backend's, and pg_terminate_backend of it stops nothing. Never cached,
+// whatever the catalog says; so are the statistics functions
+// (pg_stat_get_*), which read the server's live counters.
+var connectionFuncs = setOf(`pg_backend_pid inet_client_addr inet_client_port
+inet_server_addr inet_server_port pg_current_xact_id pg_current_xact_id_if_assigned
+txid_current txid_current_if_assigned txid_current_snapshot pg_current_snapshot
+pg_export_snapshot pg_my_temp_schema pg_is_other_temp_schema pg_trigger_depth
+pg_listening_channels pg_notification_queue_usage pg_conf_load_time current_query
+pg_blocking_pids pg_safe_snapshot_blocking_pids pg_get_backend_memory_contexts
+pg_log_backend_memory_contexts pg_jit_available lastval currval pg_xact_status txid_status`)
+
+// connectionBound reports whether a catalog function's answer depends on
+// the warehouse connection that runs it (see connectionFuncs).
+func connectionBound(name string) bool {
+	return connectionFuncs[name] || strings.HasPrefix(name, "pg_stat_get_")
+}
+
 // sessionLockFuncs take advisory locks that outlive the transaction: the
 // session must keep its warehouse connection.
 var sessionLockFuncs = setOf(`pg_advisory_lock pg_advisory_lock_shared pg_try_advisory_lock
@@ -226,7 +249,8 @@ geqo_threshold join_collapse_limit from_collapse_limit cursor_tuple_fraction
 constraint_exclusion default_statistics_target plan_cache_mode client_min_messages
 log_min_duration_statement log_statement log_min_messages lc_messages synchronous_commit
 commit_delay lock_timeout deadlock_timeout statement_timeout vacuum_cost_delay
-application_name trace_notify`)
+application_name trace_notify default_transaction_isolation default_transaction_read_only
+default_transaction_deferrable`)
 
 func setOf(names string) map[string]bool {
 	m := make(map[string]bool)

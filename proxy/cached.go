@@ -46,22 +46,28 @@ type RuleInput struct {
 	ApplicationName string
 }
 
-// cacheable reports whether the session may answer sql from the cache, and
-// returns its analysis and rule.
-func (c *conn) cacheable(sql string) (*fingerprint.Analysis, Rule, bool) {
+// cacheOK reports whether the session's next statement may be answered
+// from the cache: a cache and rules are configured, nothing ties the
+// session to its connection, no answer is awaited from the warehouse, and
+// it is outside a transaction or in a READ COMMITTED one that has only
+// read.
+func (c *conn) cacheOK() bool {
 	cfg := &c.srv.cfg
-	if cfg.Cache == nil || cfg.Rules == nil || c.sc != nil || c.pinned != "" || (c.txStatus != 'I' && c.lazyBegin == "") {
-		return nil, Rule{}, false
-	}
-	a := cfg.Analyzer.Analyze(sql)
-	if !a.Cacheable || len(a.Statements) != 1 {
-		return a, Rule{}, false
+	return cfg.Cache != nil && cfg.Rules != nil && c.pinned == "" && c.head == len(c.pending) &&
+		(c.txStatus == 'I' || c.txReads)
+}
+
+// cachedRule returns the rule of a statement the session may answer from
+// the cache, or false when it may not.
+func (c *conn) cachedRule(a *fingerprint.Analysis) (Rule, bool) {
+	if !a.Cacheable || len(a.Statements) != 1 || !c.cacheOK() {
+		return Rule{}, false
 	}
 	r := c.rule(a)
 	if !r.Cache || r.TTL <= 0 || c.srv.admit.bypassed(a) {
-		return a, r, false
+		return r, false
 	}
-	return a, r, true
+	return r, true
 }
 
 // rule asks the policy how a's answers are cached for this session.
@@ -109,7 +115,7 @@ func (c *conn) keySettings() []fingerprint.Setting {
 		return c.keySet
 	}
 	out := make([]fingerprint.Setting, 0, 8)
-	for name, sql := range c.settings {
+	for name, sql := range c.effective() {
 		if fingerprint.IsKeySetting(name) {
 			out = append(out, fingerprint.Setting{Name: name, Value: sql})
 		}
@@ -119,21 +125,70 @@ func (c *conn) keySettings() []fingerprint.Setting {
 	return out
 }
 
-// cachedQuery answers a simple query through the cache. It returns false
-// when the answer is too large to cache: the caller relays it instead.
-func (c *conn) cachedQuery(sql string, a *fingerprint.Analysis, r Rule) (bool, error) {
+// cachedRead answers a simple-protocol read from the cache, writing the
+// answer without its ReadyForQuery. A session without a warehouse
+// connection waits for the cache, which fills a miss through the
+// backend's executor; a session holding one (inside a transaction that
+// has begun on the warehouse, or in session pooling) takes hits only, and
+// its misses run on its own connection: cachedRead then returns the
+// capture that stores the relayed answer. failed says the client got an
+// error.
+func (c *conn) cachedRead(sql string, shift int, a *fingerprint.Analysis, r Rule) (done, failed bool, cp *capture, err error) {
 	req := c.cacheRequest(c.cacheKey(a, r, boundParams{}), a, r)
-	res, err := c.cacheGet(req, func() cache.Filler {
-		return c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.settings, MaxBytes: r.MaxEntryBytes}, r)
-	})
-	if errors.Is(err, cache.ErrTooLarge) {
-		return false, nil
+	if c.sc != nil {
+		return c.attachedRead(req, a, r)
 	}
-	if err != nil {
-		return true, c.replyError(err)
+	res, err := c.cacheGet(req, func() cache.Filler {
+		return c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.effective(), MaxBytes: r.MaxEntryBytes}, r)
+	})
+	switch {
+	case errors.Is(err, cache.ErrTooLarge):
+		return false, false, nil, nil
+	case errors.Is(err, errClientGone):
+		return true, true, nil, err
+	case err != nil:
+		return true, true, nil, c.failStatement(err, shift)
 	}
 	c.srv.admit.record(a, res.Status)
-	return true, c.writeHit(nil, res, true)
+	return true, false, nil, c.writeAnswer(res, true)
+}
+
+// attachedRead looks a read up for a session holding a warehouse
+// connection: a hit is written; on a miss the returned capture stores the
+// answer the warehouse gives on the session's connection.
+func (c *conn) attachedRead(req cache.Request, a *fingerprint.Analysis, r Rule) (bool, bool, *capture, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	res, resv := c.srv.cfg.Cache.Lookup(ctx, req)
+	cancel()
+	if res.Entry != nil {
+		c.srv.admit.record(a, res.Status)
+		return true, false, nil, c.writeAnswer(res, true)
+	}
+	if resv == nil {
+		return false, false, nil, nil
+	}
+	group, admit := c.srv.cfg.Cache, c.srv.admit
+	max := r.MaxEntryBytes
+	if max <= 0 {
+		max = 16 << 20
+	}
+	return false, false, &capture{max: max, done: func(wire []byte, rows int) {
+		if group.Store(resv, &cache.Entry{Payload: wire, Rows: int64(rows)}) {
+			admit.record(a, cache.Miss)
+		}
+	}}, nil
+}
+
+// failStatement writes the error of a statement the proxy answered for
+// the session, its position moved by shift characters; inside a lazily
+// begun transaction, the transaction fails with it, as on the warehouse.
+func (c *conn) failStatement(err error, shift int) error {
+	e := toError(err)
+	if e.Severity == "FATAL" {
+		return e
+	}
+	c.failLazyTx()
+	return c.writeClient(shiftPosition(errorBytes(e), shift), false)
 }
 
 // errCanceledByClient is why a wait on the cache ends on a CancelRequest.
@@ -182,27 +237,47 @@ func (c *conn) cacheGet(req cache.Request, fill func() cache.Filler) (cache.Resu
 	return res, err
 }
 
-// writeHit sends a cached answer: a notice when it is served because the
-// warehouse failed, what the protocol wants in front of it (ParseComplete,
-// BindComplete), the stored bytes as they are (without their
-// RowDescription when the client did not ask to describe), and
+// writeHit sends a cached answer: what the protocol wants in front of it
+// (ParseComplete, BindComplete), the answer (see writeAnswer) and
 // ReadyForQuery.
 func (c *conn) writeHit(prefix []byte, res cache.Result, describe bool) error {
+	if err := c.writeClient(prefix, false); err != nil {
+		return err
+	}
+	if err := c.writeAnswer(res, describe); err != nil {
+		return err
+	}
+	return c.writeReady()
+}
+
+// writeAnswer writes a cached answer: a notice when it is served because
+// the warehouse failed, then the stored bytes as they are (without their
+// RowDescription when the client did not ask to describe).
+func (c *conn) writeAnswer(res cache.Result, describe bool) error {
 	if res.Status == cache.StaleIfError {
 		if err := c.writeClient(staleNotice(res), false); err != nil {
 			return err
 		}
 	}
-	if err := c.writeClient(prefix, false); err != nil {
-		return err
-	}
 	payload := res.Entry.Payload
-	if !describe && len(payload) > 5 && (payload[0] == 'T' || payload[0] == 'n') {
-		payload = payload[1+int(binary.BigEndian.Uint32(payload[1:5])):]
+	if !describe {
+		payload = withoutDescription(payload)
 	}
-	if err := c.writeClient(payload, false); err != nil {
-		return err
+	return c.writeClient(payload, false)
+}
+
+// withoutDescription drops the RowDescription (or NoData) that starts a
+// stored answer.
+func withoutDescription(payload []byte) []byte {
+	if len(payload) > 5 && (payload[0] == 'T' || payload[0] == 'n') {
+		return payload[1+int(binary.BigEndian.Uint32(payload[1:5])):]
 	}
+	return payload
+}
+
+// writeReady writes ReadyForQuery with the session's transaction status
+// and flushes.
+func (c *conn) writeReady() error {
 	z := [6]byte{'Z', 0, 0, 0, 5, c.txStatus}
 	return c.writeClient(z[:], true)
 }
@@ -264,8 +339,9 @@ func (c *conn) invalidateWrites() {
 		c.srv.log.Warn("invalidation did not reach every cache tier", "err", err)
 	}
 	if slices.Contains(c.pendingWrites, catalogTable) {
-		// DDL may have created or changed functions.
+		// DDL may have created or changed functions, and defaults.
 		c.srv.loadVolatility(ctx, c, true)
+		c.srv.memo.forget()
 	}
 	c.pendingWrites = nil
 }
@@ -307,115 +383,4 @@ func (s *Server) loadVolatility(ctx context.Context, c *conn, force bool) {
 	}
 	s.cfg.Analyzer.SetVolatility(vm)
 	s.volLoaded = true
-}
-
-// Transactions that only read. Drivers such as psycopg2 wrap every SELECT
-// in BEGIN ... COMMIT. The proxy answers a plain BEGIN (READ COMMITTED)
-// itself and sends it to the warehouse only when a statement needs the
-// warehouse; until then reads are answered from the cache, and COMMIT or
-// ROLLBACK of such a transaction is answered by the proxy too.
-
-// transactionLocally answers BEGIN, COMMIT and ROLLBACK without the
-// warehouse where it can.
-func (c *conn) transactionLocally(sql string) (bool, error) {
-	if c.srv.cfg.Cache == nil || c.sc != nil || c.pinned != "" {
-		return false, nil
-	}
-	tx := c.localTx(sql)
-	if tx == nil {
-		return false, nil
-	}
-	c.applyLocalTx(tx, sql)
-	var b pgwire.Builder
-	b.Begin('C')
-	b.String(txTag(tx.Op))
-	b.Finish()
-	b.Begin('Z')
-	b.Byte(c.txStatus)
-	b.Finish()
-	return true, c.writeClient(b.B, true)
-}
-
-// localTx returns the transaction statement sql is when the proxy may
-// answer it itself: BEGIN at READ COMMITTED outside a transaction, COMMIT
-// or ROLLBACK (without AND CHAIN) of a transaction begun lazily; nil
-// otherwise.
-func (c *conn) localTx(sql string) *fingerprint.Transaction {
-	if !mayBeTransactionControl(sql) {
-		return nil
-	}
-	a := c.srv.cfg.Analyzer.Analyze(sql)
-	if len(a.Statements) != 1 || a.Statements[0].Tx == nil {
-		return nil
-	}
-	tx := a.Statements[0].Tx
-	switch {
-	case tx.Op == fingerprint.TxBegin && c.txStatus == 'I' && readCommitted(tx.Isolation, c.settings):
-	case (tx.Op == fingerprint.TxCommit || tx.Op == fingerprint.TxRollback) && c.lazyBegin != "" && !tx.Chain:
-	default:
-		return nil
-	}
-	return tx
-}
-
-// applyLocalTx records a transaction statement the proxy answered: BEGIN
-// opens a lazy transaction, COMMIT and ROLLBACK end it.
-func (c *conn) applyLocalTx(tx *fingerprint.Transaction, sql string) {
-	if tx.Op == fingerprint.TxBegin {
-		c.lazyBegin, c.txStatus = sql, 'T'
-		return
-	}
-	c.lazyBegin, c.txStatus = "", 'I'
-}
-
-// txTag is the command tag of a transaction statement.
-func txTag(op fingerprint.TxOp) string {
-	switch op {
-	case fingerprint.TxCommit:
-		return "COMMIT"
-	case fingerprint.TxRollback:
-		return "ROLLBACK"
-	}
-	return "BEGIN"
-}
-
-// readCommitted reports whether a transaction begun with isolation (""
-// when BEGIN names none) runs at READ COMMITTED.
-func readCommitted(isolation string, settings map[string]string) bool {
-	if isolation == "" {
-		sql, ok := settings["default_transaction_isolation"]
-		if !ok {
-			return true
-		}
-		return strings.Contains(strings.ToLower(sql), "read committed")
-	}
-	return isolation == "read committed"
-}
-
-// mayBeTransactionControl is a cheap screen before analysis.
-func mayBeTransactionControl(sql string) bool {
-	s := strings.TrimLeft(sql, " \t\r\n;")
-	for _, w := range []string{"begin", "start", "commit", "end", "rollback", "abort"} {
-		if hasPrefixFold(s, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// beginOnWarehouse sends a BEGIN the proxy answered earlier, now that a
-// statement needs the warehouse; its answers are swallowed.
-func (c *conn) beginOnWarehouse() {
-	if c.lazyBegin == "" {
-		return
-	}
-	var b pgwire.Builder
-	b.Begin('Q')
-	b.String(c.lazyBegin)
-	b.Finish()
-	c.sendServer(b.B)
-	c.push(expect{kind: exReplay})
-	c.sc.Unnamed = ""
-	c.lazyBegin = ""
-	c.inBlock = true
 }

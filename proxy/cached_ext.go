@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor"
@@ -39,6 +40,7 @@ type held struct {
 	resultFormats []int16
 
 	bound, described, executed bool
+	maxRows                    int32 // the Execute's row limit
 
 	// tx is a transaction statement leading the batch: BEGIN (READ
 	// COMMITTED), answered by the proxy and sent to the warehouse only when
@@ -54,8 +56,7 @@ type held struct {
 
 // holdable reports whether a new batch may be held.
 func (c *conn) holdable() bool {
-	return c.srv.cfg.Cache != nil && c.srv.cfg.Rules != nil && !c.replaying && c.sc == nil &&
-		c.pinned == "" && (c.txStatus == 'I' || c.lazyBegin != "")
+	return !c.replaying && c.cacheOK()
 }
 
 // hold takes an extended-protocol message into the held batch. It returns
@@ -103,8 +104,8 @@ func (c *conn) hold(typ byte, msg []byte) (bool, error) {
 	case 'E':
 		s := pgwire.NewScanner(pgwire.Body(cp))
 		name, maxRows := s.CString(), s.Int32()
-		ok = s.Err == nil && h.bound && !h.executed && string(name) == h.portal && maxRows == 0
-		h.executed = ok
+		ok = s.Err == nil && h.bound && !h.executed && string(name) == h.portal
+		h.executed, h.maxRows = ok, maxRows
 	case 'S':
 		if h.executed {
 			return c.serveHeld(h)
@@ -240,14 +241,13 @@ func (c *conn) holdTxStep(h *held, typ byte, msg []byte) bool {
 
 // txAnswer is what the warehouse would answer the held transaction
 // statement's Parse, Bind and Execute.
-func (c *conn) txAnswer(b *pgwire.Builder, h *held) {
+func (c *conn) txAnswer(b *pgwire.Builder, h *held, tag string) {
 	if h.txStmt != nil {
 		if c.stmts == nil {
 			c.stmts = map[string]*stmt{}
 		}
 		c.stmts[h.txName] = h.txStmt
 	}
-	op := h.tx.Op
 	if h.txParsed && len(h.msgs) > 0 && h.msgs[0][0] == 'P' {
 		b.B = append(b.B, parseComplete...)
 	}
@@ -256,7 +256,7 @@ func (c *conn) txAnswer(b *pgwire.Builder, h *held) {
 		b.B = append(b.B, noData...)
 	}
 	b.Begin('C')
-	b.String(txTag(op))
+	b.String(tag)
 	b.Finish()
 }
 
@@ -264,9 +264,8 @@ func (c *conn) txAnswer(b *pgwire.Builder, h *held) {
 // COMMIT or ROLLBACK of a lazily begun transaction.
 func (c *conn) serveTx(h *held) (bool, error) {
 	c.held = nil
-	c.applyLocalTx(h.tx, h.txQuery)
 	var b pgwire.Builder
-	c.txAnswer(&b, h)
+	c.txAnswer(&b, h, c.applyLocalTx(h.tx, h.txQuery))
 	b.Begin('Z')
 	b.Byte(c.txStatus)
 	b.Finish()
@@ -303,6 +302,17 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		oids[i] = binary.BigEndian.Uint32(h.st.oids[4*i:])
 	}
 	bound := boundParams{oids: oids, formats: h.paramFormats, values: h.params, resultFormats: h.resultFormats}
+	if c.sc != nil {
+		// Inside a transaction begun on the warehouse, or in session
+		// pooling: hits only, misses run on the session's connection.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, _ := c.srv.cfg.Cache.Lookup(ctx, c.cacheRequest(c.cacheKey(a, r, bound), a, r))
+		cancel()
+		if res.Entry == nil {
+			return false, c.releaseHeld()
+		}
+		return true, c.answerHeld(h, a, res)
+	}
 	res, err := c.cacheGet(c.cacheRequest(c.cacheKey(a, r, bound), a, r), func() cache.Filler {
 		run := c.filler(&executor.Request{
 			Login: executor.Login(c.login), SQL: h.st.query, Statement: h.st.id, ParamOIDs: oids, ParamFormats: h.paramFormats,
@@ -319,22 +329,34 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		return true, err
 	case errors.Is(err, errCanceledByClient):
 		c.held = nil
-		var b pgwire.Builder
-		appendError(&b, errCanceledByClient)
-		b.Begin('Z')
-		b.Byte(c.txStatus)
-		b.Finish()
-		return true, c.writeClient(b.B, true)
+		if err := c.failStatement(errCanceledByClient, 0); err != nil {
+			return true, err
+		}
+		if c.head < len(c.pending) {
+			if err := c.flushServer(); err != nil {
+				return true, c.serverLost(err)
+			}
+			if err := c.drain(); err != nil {
+				return true, err
+			}
+		}
+		return true, c.writeReady()
 	case err != nil:
 		// Too large, or failing: the warehouse answers, errors and all.
 		return false, c.releaseHeld()
 	}
+	return true, c.answerHeld(h, a, res)
+}
+
+// answerHeld answers a held batch with a cached answer: what the warehouse
+// would answer its transaction statement, Parse and Bind, then the answer
+// (in pieces when the Execute has a row limit) and ReadyForQuery.
+func (c *conn) answerHeld(h *held, a *fingerprint.Analysis, res cache.Result) error {
 	c.srv.admit.record(a, res.Status)
 	c.held = nil
 	var b pgwire.Builder
 	if h.tx != nil {
-		c.txAnswer(&b, h)
-		c.applyLocalTx(h.tx, h.txQuery)
+		c.txAnswer(&b, h, c.applyLocalTx(h.tx, h.txQuery))
 	}
 	if h.parse != nil {
 		if c.stmts == nil {
@@ -347,7 +369,22 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		b.B = append(b.B, parseComplete...)
 	}
 	b.B = append(b.B, bindComplete...)
-	return true, c.writeHit(b.B, res, h.described)
+	if h.maxRows <= 0 && c.txStatus == 'I' {
+		return c.writeHit(b.B, res, h.described)
+	}
+	p := newCachedPortal(res.Entry.Payload)
+	if h.described {
+		b.B = append(b.B, p.desc...)
+	}
+	if res.Status == cache.StaleIfError {
+		b.B = append(b.B, staleNotice(res)...)
+	}
+	b.B = append(b.B, p.run(h.maxRows)...)
+	c.keepPortal(h.portal, p)
+	if err := c.writeClient(b.B, false); err != nil {
+		return err
+	}
+	return c.writeReady()
 }
 
 var (
@@ -432,4 +469,87 @@ func (c *conn) exactFloats() bool {
 	major, _, _ := strings.Cut(c.backend.Pool.ServerParams()["server_version"], ".")
 	m, err := strconv.Atoi(major)
 	return err == nil && m >= 12
+}
+
+// cachedPortal is a portal whose answer came from the cache: Execute
+// messages with a row limit are answered from it in pieces, suspended and
+// resumed as the warehouse would (see run). It lives as the warehouse's
+// portal would: to the end of the transaction, or of the Sync outside
+// one, or until closed or bound again.
+type cachedPortal struct {
+	desc []byte // RowDescription or NoData, for Describe
+	rows []byte // the DataRows not yet sent
+}
+
+// newCachedPortal makes a portal of a stored answer: RowDescription,
+// DataRows, CommandComplete. The portal shares the answer's bytes.
+func newCachedPortal(payload []byte) *cachedPortal {
+	p := &cachedPortal{desc: noData}
+	if len(payload) > 5 && (payload[0] == 'T' || payload[0] == 'n') {
+		n := 1 + int(binary.BigEndian.Uint32(payload[1:5]))
+		p.desc, payload = payload[:n], payload[n:]
+	}
+	end := 0
+	for end+5 <= len(payload) && payload[end] == 'D' {
+		end += 1 + int(binary.BigEndian.Uint32(payload[end+1:end+5]))
+	}
+	p.rows = payload[:end]
+	return p
+}
+
+// run answers an Execute of the portal with a row limit (0: none): up to
+// maxRows DataRows, then PortalSuspended when the limit was reached, or
+// CommandComplete with the rows of this Execute when they ran out — as
+// PostgreSQL does, which suspends a portal whose last row filled the limit
+// exactly and completes it with SELECT 0 at the next Execute.
+func (p *cachedPortal) run(maxRows int32) []byte {
+	n, end := 0, 0
+	for end < len(p.rows) && (maxRows <= 0 || n < int(maxRows)) {
+		end += 1 + int(binary.BigEndian.Uint32(p.rows[end+1:end+5]))
+		n++
+	}
+	out := append([]byte(nil), p.rows[:end]...)
+	p.rows = p.rows[end:]
+	if maxRows > 0 && n == int(maxRows) {
+		return append(out, portalSuspended...)
+	}
+	var b pgwire.Builder
+	b.B = out
+	b.Begin('C')
+	b.String("SELECT " + strconv.Itoa(n))
+	b.Finish()
+	return b.B
+}
+
+var portalSuspended = []byte{'s', 0, 0, 0, 4}
+
+// cachedPortalMessage answers Describe, Execute and Close of a portal
+// answered from the cache; false when name is not one.
+func (c *conn) cachedPortalMessage(typ byte, name string, maxRows int32) bool {
+	p := c.cportals[name]
+	if p == nil {
+		return false
+	}
+	switch typ {
+	case 'D':
+		c.push(expect{kind: exSynthetic, msg: p.desc})
+	case 'E':
+		c.push(expect{kind: exSynthetic, msg: p.run(maxRows)})
+	case 'C':
+		delete(c.cportals, name)
+		c.push(expect{kind: exSynthetic, msg: closeComplete})
+	}
+	return true
+}
+
+// keepPortal registers a portal answered from the cache, inside a
+// transaction (outside one, it ends at the Sync that follows).
+func (c *conn) keepPortal(name string, p *cachedPortal) {
+	if c.txStatus == 'I' {
+		return
+	}
+	if c.cportals == nil {
+		c.cportals = map[string]*cachedPortal{}
+	}
+	c.cportals[name] = p
 }

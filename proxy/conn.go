@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/fingerprint"
@@ -46,20 +48,33 @@ type conn struct {
 	sqlSettings     map[string]string
 	settings        map[string]string
 	settingsVersion uint64
-	pendingSets     []setChange // SETs of the open transaction
+	pendingSets     []setChange // SETs of the open transaction, in order
 	pendingWrites   []string    // tables the open transaction wrote
 	inBlock         bool        // inside BEGIN ... COMMIT on the warehouse
+	// eff is the settings with pendingSets applied (see effective), for
+	// settingsVersion effVersion.
+	eff        map[string]string
+	effVersion uint64
 	// lazyBegin holds a BEGIN answered by the proxy and not yet sent: the
 	// transaction has only read from the cache so far.
 	lazyBegin string
-	held      *held // an extended batch held back for the cache
+	// The open transaction: txBegin is the BEGIN that opened it; txReads
+	// says it runs at READ COMMITTED and has only read, so that its reads
+	// may still be answered from the cache.
+	txBegin string
+	txReads bool
+	// sessionPool keeps the session's warehouse connection for its life
+	// (pool_mode: session).
+	sessionPool bool
+	held        *held // an extended batch held back for the cache
 	// keySet caches keySettings for settingsVersion keySetVersion.
 	keySet        []fingerprint.Setting
 	keySetVersion uint64
 	replaying     bool // releasing held messages: do not hold them again
 
-	stmts   map[string]*stmt // the client's prepared statements, by its names
-	portals map[string]*stmt // open portals, by name
+	stmts    map[string]*stmt         // the client's prepared statements, by its names
+	portals  map[string]*stmt         // open portals, by name
+	cportals map[string]*cachedPortal // portals answered from the cache, by name
 
 	mu       sync.Mutex              // protects sc and stopWait
 	sc       *postgres.Conn          // the attached warehouse connection, or nil
@@ -82,11 +97,6 @@ type stmt struct {
 	oids     []byte // parameter type OIDs as the Parse carried them
 	id       string // the name it is prepared under on warehouse connections
 	analysis *fingerprint.Analysis
-}
-
-type setChange struct {
-	cmd  *fingerprint.SetCommand
-	text string
 }
 
 // maxPending bounds the answers awaited at once: past it the proxy asks
@@ -255,33 +265,138 @@ func (c *conn) analyze(sql string) *fingerprint.Analysis {
 	return c.srv.cfg.Analyzer.Analyze(sql)
 }
 
-// simpleQuery relays a Query message: one or more statements, answered up
-// to ReadyForQuery.
+// simpleQuery answers a Query message: one or more statements, answered
+// up to ReadyForQuery. With a cache, the statements the proxy can answer
+// itself (see answerLocally) are answered in order; from the first one
+// that needs the warehouse, the rest of the text is relayed.
 func (c *conn) simpleQuery(msg []byte) error {
 	body := pgwire.Body(msg)
 	if len(body) == 0 || body[len(body)-1] != 0 {
 		return fatal(CodeProtocolViolation, "invalid query message")
 	}
 	sql := string(body[:len(body)-1])
-	if done, err := c.transactionLocally(sql); done {
-		return err
+	if c.srv.cfg.Cache == nil || c.pinned != "" {
+		return c.relayQuery(msg, c.analyze(sql), nil, 0)
 	}
-	a, rule, ok := c.cacheable(sql)
-	if ok {
-		if done, err := c.cachedQuery(sql, a, rule); done {
-			return err
+	a := c.srv.cfg.Analyzer.Analyze(sql)
+	n, failed, cp, err := c.answerLocally(sql, a)
+	shift := 0
+	switch {
+	case err != nil:
+		return err
+	case failed || (n == len(a.Statements) && n > 0):
+		if c.head < len(c.pending) {
+			// The warehouse is making a failed transaction fail too.
+			if err := c.flushServer(); err != nil {
+				return c.serverLost(err)
+			}
+			if err := c.drain(); err != nil {
+				return err
+			}
+		}
+		return c.writeReady()
+	case n > 0:
+		shift = utf8.RuneCountInString(sql[:a.Statements[n].Offset])
+		sql = sql[a.Statements[n].Offset:]
+		a = c.srv.cfg.Analyzer.Analyze(sql)
+		var b pgwire.Builder
+		b.Begin('Q')
+		b.String(sql)
+		b.Finish()
+		msg = b.B
+	}
+	if cp == nil && len(a.Statements) == 1 {
+		cp = c.learnShow(&a.Statements[0])
+	}
+	return c.relayQuery(msg, a, cp, shift)
+}
+
+// answerLocally answers, in order, the statements of a Query message that
+// the proxy can answer itself: transaction control of lazy transactions,
+// SETs it keeps, SHOWs it remembers, reads from the cache. It writes their
+// answers without ReadyForQuery and returns how many it answered; failed
+// says the last one gave the client an error, which ends the message. cp
+// is the capture for the first statement not answered, when its answer
+// is to be stored as it is relayed.
+func (c *conn) answerLocally(sql string, a *fingerprint.Analysis) (n int, failed bool, cp *capture, err error) {
+	for ; n < len(a.Statements); n++ {
+		st := &a.Statements[n]
+		if len(a.Statements) > 1 && !st.Parsed {
+			return n, false, nil, nil
+		}
+		sa, text, shift := a, sql, 0
+		if len(a.Statements) > 1 {
+			// The statement alone: errors point into the whole text.
+			sa, text = c.srv.cfg.Analyzer.Analyze(st.Text), st.Text
+			lead := len(sql[st.Offset:]) - len(strings.TrimLeftFunc(sql[st.Offset:], unicode.IsSpace))
+			shift = utf8.RuneCountInString(sql[:st.Offset+lead])
+		}
+		var done bool
+		done, failed, cp, err = c.answerStatement(st, sa, text, shift)
+		if err != nil || !done {
+			return n, false, cp, err
+		}
+		if failed {
+			return n + 1, true, nil, nil
 		}
 	}
-	if a == nil {
-		a = c.analyze(sql)
+	return n, false, nil, nil
+}
+
+// answerStatement answers one statement the proxy can answer itself,
+// writing its answer; done is false when it cannot. text is the
+// statement's text, which starts shift characters into the client's.
+func (c *conn) answerStatement(st *fingerprint.Statement, sa *fingerprint.Analysis, text string, shift int) (done, failed bool, cp *capture, err error) {
+	var b pgwire.Builder
+	switch {
+	case c.txStatus == 'E' && c.lazyBegin != "":
+		// Failed while the warehouse could not be reached.
+		if tx := c.localTxOf(st); tx != nil && tx.Op != fingerprint.TxBegin {
+			b.Begin('C')
+			b.String(c.applyLocalTx(tx, st.Text))
+			b.Finish()
+		} else {
+			c.abortedLazyTx(&b)
+			failed = true
+		}
+	case st.Tx != nil:
+		tx := c.localTxOf(st)
+		if tx == nil {
+			return false, false, nil, nil
+		}
+		b.Begin('C')
+		b.String(c.applyLocalTx(tx, st.Text))
+		b.Finish()
+	case st.Set != nil:
+		if !c.localSet(st, &b) {
+			return false, false, nil, nil
+		}
+	case st.Show != "":
+		if !c.localShow(st, &b) {
+			return false, false, nil, nil
+		}
+	default:
+		r, ok := c.cachedRule(sa)
+		if !ok {
+			return false, false, nil, nil
+		}
+		return c.cachedRead(text, shift, sa, r)
 	}
+	return true, failed, nil, c.writeClient(b.B, false)
+}
+
+// relayQuery sends a Query message to the warehouse and relays its answer
+// up to ReadyForQuery. cp, when set, keeps a copy of the answer of its
+// single statement; shift is where the text sent starts in the client's,
+// in characters.
+func (c *conn) relayQuery(msg []byte, a *fingerprint.Analysis, cp *capture, shift int) error {
 	if err := c.ensureAttached(); err != nil {
 		return c.replyError(err)
 	}
 	c.pinFor(a)
 	c.sendServer(msg)
 	c.sc.Unnamed = ""
-	c.push(expect{kind: exQuery, a: a})
+	c.push(expect{kind: exQuery, a: a, cap: cp, shift: shift})
 	if err := c.flushServer(); err != nil {
 		return c.serverLost(err)
 	}
@@ -379,7 +494,7 @@ func (c *conn) detach(destroy bool) {
 	c.pending = c.pending[:0]
 	c.head = 0
 	c.open = false
-	if destroy || c.pinned != "" || sc.TxStatus != 'I' {
+	if destroy || c.pinned != "" || sc.TxStatus != 'I' || sc.Broken {
 		c.backend.Pool.Destroy(sc)
 		return
 	}
@@ -389,7 +504,7 @@ func (c *conn) detach(destroy bool) {
 // maybeRelease detaches after a transaction ended, unless the session is
 // pinned or more answers are awaited.
 func (c *conn) maybeRelease() {
-	if c.sc != nil && !c.open && !c.inStartup && c.pinned == "" && c.sc.TxStatus == 'I' && c.head == len(c.pending) {
+	if c.sc != nil && !c.open && !c.inStartup && c.pinned == "" && !c.sessionPool && c.sc.TxStatus == 'I' && c.head == len(c.pending) {
 		c.detach(false)
 	}
 }
@@ -441,7 +556,7 @@ func (c *conn) close() {
 		if busy {
 			c.cancelRunning()
 		}
-		c.detach(busy)
+		c.detach(busy || !c.rollbackOnDisconnect())
 	}
 	if c.registered {
 		c.srv.unregister(c)

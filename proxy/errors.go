@@ -32,6 +32,7 @@ const (
 	CodeFeatureNotSupported  = "0A000"
 	CodeInvalidSQLStatement  = "26000"
 	CodeDuplicateStatement   = "42P05"
+	CodeInFailedTransaction  = "25P02"
 	CodeInternal             = "XX000"
 )
 
@@ -216,4 +217,43 @@ func parseErrorFields(body []byte) (code, msg string) {
 		body = body[i+1:]
 	}
 	return code, msg
+}
+
+// shiftPosition returns an ErrorResponse or NoticeResponse whose cursor
+// position (field P) is moved by shift characters: the answer to a tail of
+// the client's Query text, sent alone, made to point into the whole text.
+// Other messages, and messages without a position, come back as they are.
+func shiftPosition(msg []byte, shift int) []byte {
+	if shift == 0 || len(msg) < 5 || (msg[0] != 'E' && msg[0] != 'N') {
+		return msg
+	}
+	body := pgwire.Body(msg)
+	var b pgwire.Builder
+	b.Begin(msg[0])
+	found := false
+	for len(body) > 1 {
+		t := body[0]
+		i := 1
+		for i < len(body) && body[i] != 0 {
+			i++
+		}
+		v := string(body[1:i])
+		if t == 'P' {
+			if n, err := strconv.Atoi(v); err == nil {
+				v, found = strconv.Itoa(n+shift), true
+			}
+		}
+		b.Byte(t)
+		b.String(v)
+		if i >= len(body) {
+			break
+		}
+		body = body[i+1:]
+	}
+	if !found {
+		return msg
+	}
+	b.Byte(0)
+	b.Finish()
+	return b.B
 }

@@ -157,6 +157,7 @@ func (c *conn) bind(msg []byte) error {
 	if s.Err != nil {
 		return fatal(CodeProtocolViolation, "invalid Bind message")
 	}
+	delete(c.cportals, string(portal))
 	if ok, err := c.extendedAttach(); !ok {
 		return err
 	}
@@ -189,6 +190,9 @@ func (c *conn) describe(msg []byte) error {
 	if s.Err != nil || (what != 'S' && what != 'P') {
 		return fatal(CodeProtocolViolation, "invalid Describe message")
 	}
+	if what == 'P' && c.cachedPortalMessage('D', string(name), 0) {
+		return nil
+	}
 	if ok, err := c.extendedAttach(); !ok {
 		return err
 	}
@@ -216,8 +220,12 @@ func (c *conn) describe(msg []byte) error {
 func (c *conn) execute(msg []byte) error {
 	s := pgwire.NewScanner(pgwire.Body(msg))
 	portal := s.CString()
+	maxRows := s.Int32()
 	if s.Err != nil {
 		return fatal(CodeProtocolViolation, "invalid Execute message")
+	}
+	if c.cachedPortalMessage('E', string(portal), maxRows) {
+		return nil
 	}
 	if ok, err := c.extendedAttach(); !ok {
 		return err
@@ -252,6 +260,9 @@ func (c *conn) closeMsg(msg []byte) error {
 	if s.Err != nil || (what != 'S' && what != 'P') {
 		return fatal(CodeProtocolViolation, "invalid Close message")
 	}
+	if what == 'P' && c.cachedPortalMessage('C', string(name), 0) {
+		return nil
+	}
 	if what == 'S' {
 		// The statement stays prepared on warehouse connections, where
 		// other sessions may use it; only the client's name goes.
@@ -274,6 +285,9 @@ func (c *conn) closeMsg(msg []byte) error {
 
 func (c *conn) sync(msg []byte) error {
 	c.skipping = false
+	if c.txStatus == 'I' {
+		clear(c.cportals) // the implicit transaction ends
+	}
 	if c.sc == nil {
 		// Nothing ran on the warehouse since the last Sync.
 		var b pgwire.Builder

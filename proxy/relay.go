@@ -29,6 +29,7 @@ const (
 	exReplay                        // a settings replay: swallowed up to ReadyForQuery
 	exFail                          // an error the proxy raises: the warehouse's is swallowed, msg sent instead
 	exSynthetic                     // no answer awaited: msg goes to the client
+	exAbort                         // a statement failing a lazy transaction on the warehouse: swallowed up to ReadyForQuery
 )
 
 // expect is one pending answer.
@@ -37,6 +38,10 @@ type expect struct {
 	msg  []byte                // exSynthetic, exFail
 	a    *fingerprint.Analysis // exQuery, exExecute: for settings tracking
 	n    int                   // exQuery: statements completed
+	cap  *capture              // exQuery, exExecute: keeps a copy of the answer
+	// shift moves the positions of exQuery's errors and notices, by
+	// characters: the Query sent was a tail of the client's.
+	shift int
 
 	// exParse, exInjectParse: what to undo if the Parse is not done.
 	name    string // client statement name; "\x00" when none
@@ -145,6 +150,9 @@ func completes(k expKind, typ byte) bool {
 
 // onServer handles one message from the warehouse while it answers it.
 func (c *conn) onServer(it *expect, typ byte, msg []byte) error {
+	if it.shift != 0 && (typ == 'E' || typ == 'N') {
+		msg = shiftPosition(msg, it.shift)
+	}
 	switch typ {
 	case 'E':
 		return c.onError(it, msg)
@@ -166,7 +174,10 @@ func (c *conn) onServer(it *expect, typ byte, msg []byte) error {
 		}
 		return c.copyIn()
 	}
-	swallow := it.kind == exReplay || (it.kind == exInjectParse && typ == '1') || (it.kind == exInjectClose && typ == '3')
+	if it.cap != nil && it.cap.take(typ, msg) {
+		it.cap = nil
+	}
+	swallow := it.kind == exReplay || it.kind == exAbort || (it.kind == exInjectParse && typ == '1') || (it.kind == exInjectClose && typ == '3')
 	if !swallow {
 		if err := c.writeClient(msg, false); err != nil {
 			return err
@@ -188,12 +199,16 @@ func (c *conn) onError(it *expect, msg []byte) error {
 		_, text := parseErrorFields(pgwire.Body(msg))
 		return c.serverLost(errors.New(text))
 	}
+	it.cap = nil
 	if !c.inBlock {
 		// The implicit transaction is rolled back.
-		c.pendingSets = nil
+		c.dropPendingSets()
 		c.pendingWrites = nil
 	}
+	c.txReads = false
 	switch it.kind {
+	case exAbort:
+		return nil
 	case exQuery:
 		return c.writeClient(msg, false) // ReadyForQuery ends it
 	case exReplay:
@@ -270,8 +285,12 @@ func (c *conn) onReady(it *expect, msg []byte) error {
 		c.inBlock = false
 		c.applySets()
 		clear(c.portals)
+		c.endTx()
 	} else {
 		c.inBlock = true
+	}
+	if kind == exAbort {
+		return nil // the client has had its answer from the proxy
 	}
 	return c.writeClient(msg, false)
 }
@@ -306,23 +325,33 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 	if st != nil && (st.Kind == fingerprint.KindDDL || st.Kind == fingerprint.KindUnknown) {
 		c.pendingWrites = append(c.pendingWrites, catalogTable)
 	}
+	if c.txReads && (st == nil || !readsOnly(st)) {
+		c.txReads = false
+	}
 	switch {
 	case tag == "BEGIN" || tag == "START TRANSACTION":
 		c.inBlock = true
+		if st != nil && st.Tx != nil {
+			c.txBegin = st.Text
+			c.txReads = readCommitted(st.Tx.Isolation, c.effective())
+		}
 	case tag == "COMMIT":
 		c.inBlock = false
 		c.applySets()
 	case tag == "ROLLBACK":
 		c.inBlock = false
-		c.pendingSets = nil
+		c.dropPendingSets()
 		c.pendingWrites = nil
 	case tag == "DEALLOCATE ALL":
 		clear(c.sc.Prepared)
 		c.sc.Unnamed = ""
 		clear(c.stmts)
 	case tag == "SET" || tag == "RESET" || tag == "DISCARD ALL":
-		if st != nil && st.Set != nil && !st.Set.Local {
-			c.pendingSets = append(c.pendingSets, setChange{cmd: st.Set, text: st.Text})
+		if st != nil && st.Set != nil && (!st.Set.Local || c.inBlock) {
+			// SET LOCAL lasts until the transaction ends, outside one
+			// not at all.
+			c.addPendingSet(setChange{cmd: st.Set, text: st.Text, sent: true})
+			c.learnSet(st)
 		} else if st == nil || st.Set == nil {
 			// A setting the proxy could not read: keep the connection.
 			c.pinned = "unrecognised " + strings.ToLower(tag)
@@ -339,30 +368,44 @@ func (c *conn) applySets() {
 	if c.sqlSettings == nil {
 		c.sqlSettings = map[string]string{}
 	}
+	// sc's own settings change only by the SETs that ran on it; the
+	// session's by all of them. SET LOCAL ended with the transaction.
+	sc := c.sc
 	for _, ch := range c.pendingSets {
+		if ch.cmd.Local {
+			continue
+		}
+		var scSettings map[string]string
+		if sc != nil && ch.sent {
+			scSettings = sc.Settings
+		}
 		switch {
 		case ch.cmd.Name == "":
 			// RESET ALL or DISCARD ALL: the connection is back at its own
 			// defaults; DISCARD ALL also dropped every prepared statement.
 			clear(c.sqlSettings)
-			clear(c.sc.Settings)
-			if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ch.text)), "DISCARD") {
-				clear(c.sc.Prepared)
-				c.sc.Unnamed = ""
+			clear(scSettings)
+			if sc != nil && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ch.text)), "DISCARD") {
+				clear(sc.Prepared)
+				sc.Unnamed = ""
 				clear(c.stmts)
 				c.pinned = ""
 			}
 		case ch.cmd.Reset:
 			delete(c.sqlSettings, ch.cmd.Name)
-			delete(c.sc.Settings, ch.cmd.Name)
+			delete(scSettings, ch.cmd.Name)
 		default:
 			c.sqlSettings[ch.cmd.Name] = ch.text
-			c.sc.Settings[ch.cmd.Name] = ch.text
+			if scSettings != nil {
+				scSettings[ch.cmd.Name] = ch.text
+			}
 		}
 	}
 	c.pendingSets = nil
 	c.rebuildSettings()
-	c.sc.SettingsOwner = nil // compare again on the next attach
+	if sc != nil {
+		sc.SettingsOwner = nil // compare again on the next attach
+	}
 }
 
 func (c *conn) rebuildSettings() {
@@ -447,9 +490,10 @@ func (c *conn) serverLost(cause error) error {
 		}
 	}
 	c.detach(true)
-	c.pendingSets = nil
+	c.dropPendingSets()
 	c.inBlock = false
 	clear(c.portals)
+	c.endTx()
 	e := newError(CodeConnectionFailure, "server closed the connection unexpectedly: the warehouse connection was lost")
 	if wasIn {
 		return fatal(e.Code, e.Message)

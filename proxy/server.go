@@ -91,6 +91,7 @@ type Server struct {
 	volLoaded bool       // the analyzer has the warehouse's volatility
 
 	admit *admission // which statement shapes are worth caching
+	memo  memo       // what the warehouse answered to SET and SHOW
 
 	shuttingDown atomic.Bool
 	wg           sync.WaitGroup // session goroutines

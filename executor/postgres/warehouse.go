@@ -323,9 +323,7 @@ func (c *Conn) SettingsSQL(want map[string]string) string {
 	}
 	for name := range c.Settings {
 		if _, ok := want[name]; !ok {
-			q.WriteString("RESET ")
-			q.WriteString(QuoteName(name))
-			q.WriteString(";\n")
+			q.WriteString(resetSQL(name))
 		}
 	}
 	clear(c.Settings)
@@ -334,6 +332,16 @@ func (c *Conn) SettingsSQL(want map[string]string) string {
 	}
 	c.SettingsOwner = nil
 	return q.String()
+}
+
+// resetSQL returns the SQL that undoes a setting the proxy follows under
+// name. SET SESSION CHARACTERISTICS of several characteristics at once is
+// followed as "session characteristics".
+func resetSQL(name string) string {
+	if name == "session characteristics" {
+		return "RESET default_transaction_isolation;\nRESET default_transaction_read_only;\nRESET default_transaction_deferrable;\n"
+	}
+	return "RESET " + QuoteName(name) + ";\n"
 }
 
 // QuoteName quotes a setting name when it needs it.

@@ -61,8 +61,12 @@ SELECT "source"."created_at" AS "created_at", SUM("source"."sum") OVER (ORDER BY
 SELECT CASE WHEN "public"."people"."birth_date" > DATE '2000-01-01' THEN 'Gen Z' WHEN "public"."people"."birth_date" > DATE '1981-01-01' THEN 'Millennial' WHEN "public"."people"."birth_date" > DATE '1965-01-01' THEN 'Gen X' WHEN "public"."people"."birth_date" > DATE '1946-01-01' THEN 'Boomer' ELSE 'Silent' END AS "Generation", COUNT(*) AS "count" FROM "public"."people" GROUP BY 1 ORDER BY 1 ASC
 
 -- name: metabase_read_only_session
--- expect: kind=session cacheable=false setname="session characteristics" known=true
+-- expect: kind=session cacheable=false setname=default_transaction_read_only known=true
 SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY
+
+-- name: metabase_read_uncommitted
+-- expect: kind=session cacheable=false setname=default_transaction_isolation setvalue="read uncommitted" known=true
+SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ UNCOMMITTED
 
 -- name: metabase_sync_tables_live_stats
 -- expect: kind=read cacheable=false reason="live server state" reads=pg_catalog.pg_class,pg_catalog.pg_description,pg_catalog.pg_namespace,pg_stat_user_tables peruser=true

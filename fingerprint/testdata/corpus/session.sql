@@ -57,8 +57,12 @@ PREPARE TRANSACTION 'txn-2024-05-01-42'
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ
 
 -- name: set_session_characteristics_serializable
--- expect: kind=session cacheable=false setname="session characteristics" known=false pin="SET of unknown setting"
+-- expect: kind=session cacheable=false setname=default_transaction_isolation setvalue=serializable known=true
 SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE
+
+-- name: set_session_characteristics_two
+-- expect: kind=session cacheable=false setname="session characteristics" setvalue="read uncommitted" known=true
+SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ UNCOMMITTED, READ ONLY
 
 -- name: set_time_zone
 -- expect: kind=session cacheable=false reason="session setting" setname=timezone setvalue=UTC setlocal=false known=true

@@ -17,7 +17,7 @@ SELECT clock_timestamp()
 SELECT pg_sleep(5)
 
 -- name: txid_current
--- expect: kind=read cacheable=false reason="volatile function txid_current()"
+-- expect: kind=read cacheable=false reason="function tied to the warehouse connection txid_current()"
 SELECT txid_current()
 
 -- name: gen_random_uuid
@@ -203,3 +203,19 @@ TABLE countries
 -- name: union_except
 -- expect: kind=read cacheable=true reads=active_users,banned_users,trial_users
 SELECT id FROM active_users UNION SELECT id FROM trial_users EXCEPT SELECT id FROM banned_users
+
+-- name: superset_sql_lab_backend_pid
+-- expect: kind=read cacheable=false reason="function tied to the warehouse connection pg_backend_pid()" peruser=true
+SELECT pg_backend_pid()
+
+-- name: inet_client_addr_qualified
+-- expect: kind=read cacheable=false reason="function tied to the warehouse connection pg_catalog.inet_client_addr()" peruser=true
+SELECT pg_catalog.inet_client_addr(), inet_server_port()
+
+-- name: current_xact_id
+-- expect: kind=read cacheable=false reason="function tied to the warehouse connection pg_current_xact_id()"
+SELECT pg_current_xact_id()
+
+-- name: stat_backend
+-- expect: kind=read cacheable=false reason="function tied to the warehouse connection pg_stat_get_backend_pid()"
+SELECT pg_stat_get_backend_pid(1)
