@@ -15,11 +15,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the tests need: PostgreSQL with pg_stat_statements, Redis,
 # the poolers benchmarks compare against, and the clients compatibility
-# tests drive (psql, pgbench, psycopg2 with SQLAlchemy, JDBC).
+# tests drive (psql, pgbench, psycopg2 with SQLAlchemy, JDBC, psqlODBC
+# through pyodbc, Node.js for node-postgres).
 packages=(
 	postgresql postgresql-contrib redis-server pgbouncer pgpool2
 	python3-psycopg2 python3-sqlalchemy libpostgresql-jdbc-java default-jdk-headless
+	odbc-postgresql unixodbc python3-pyodbc
 )
+# Node.js and npm, unless the machine has them already (another build of
+# Node.js may hold the name nodejs).
+if ! command -v npm >/dev/null 2>&1; then
+	packages+=(nodejs npm)
+fi
 
 install_missing() {
 	local missing=() p
@@ -47,6 +54,17 @@ if command -v dpkg >/dev/null 2>&1; then
 else
 	echo "test.sh: not a Debian system; install the equivalents of: ${packages[*]}" >&2
 fi
+
+# node-postgres (npm's pg, as Cube and Evidence use it) for the client
+# tests, installed once into a cache the tests find through
+# SQLCACHED_NODE_MODULES.
+node_dir="${XDG_CACHE_HOME:-$HOME/.cache}/sqlcached-test/node"
+if command -v npm >/dev/null 2>&1 && [[ ! -d "$node_dir/node_modules/pg" ]]; then
+	echo "test.sh: npm install pg into $node_dir" >&2
+	mkdir -p "$node_dir"
+	npm install --silent --no-audit --no-fund --prefix "$node_dir" pg@8 pg-cursor@2 >&2
+fi
+export SQLCACHED_NODE_MODULES="$node_dir/node_modules"
 
 # Package patterns among the arguments (./proxy, ./internal/...) narrow the
 # checks to those packages too; without any, everything is checked.
