@@ -167,16 +167,22 @@ func (c *conn) attachedRead(req cache.Request, a *fingerprint.Analysis, r Rule) 
 	if resv == nil {
 		return false, false, nil, nil
 	}
+	return false, false, c.storeCapture(resv, a, r), nil
+}
+
+// storeCapture returns a capture that stores the answer it keeps under
+// resv.
+func (c *conn) storeCapture(resv *cache.Reservation, a *fingerprint.Analysis, r Rule) *capture {
 	group, admit := c.srv.cfg.Cache, c.srv.admit
 	max := r.MaxEntryBytes
 	if max <= 0 {
 		max = 16 << 20
 	}
-	return false, false, &capture{max: max, done: func(wire []byte, rows int) {
+	return &capture{max: max, done: func(wire []byte, rows int) {
 		if group.Store(resv, &cache.Entry{Payload: wire, Rows: int64(rows)}) {
 			admit.record(a, cache.Miss)
 		}
-	}}, nil
+	}}
 }
 
 // failStatement writes the error of a statement the proxy answered for

@@ -306,12 +306,17 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		// Inside a transaction begun on the warehouse, or in session
 		// pooling: hits only, misses run on the session's connection.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		res, _ := c.srv.cfg.Cache.Lookup(ctx, c.cacheRequest(c.cacheKey(a, r, bound), a, r))
+		res, resv := c.srv.cfg.Cache.Lookup(ctx, c.cacheRequest(c.cacheKey(a, r, bound), a, r))
 		cancel()
-		if res.Entry == nil {
-			return false, c.releaseHeld()
+		if res.Entry != nil {
+			return true, c.answerHeld(h, a, res)
 		}
-		return true, c.answerHeld(h, a, res)
+		if resv != nil && h.maxRows <= 0 {
+			c.heldCapture = &heldCapture{portal: h.portal, described: h.described, cap: c.storeCapture(resv, a, r)}
+		}
+		err := c.releaseHeld()
+		c.heldCapture = nil
+		return false, err
 	}
 	res, err := c.cacheGet(c.cacheRequest(c.cacheKey(a, r, bound), a, r), func() cache.Filler {
 		run := c.filler(&executor.Request{
@@ -469,6 +474,39 @@ func (c *conn) exactFloats() bool {
 	major, _, _ := strings.Cut(c.backend.Pool.ServerParams()["server_version"], ".")
 	m, err := strconv.Atoi(major)
 	return err == nil && m >= 12
+}
+
+// heldCapture stores the answer of a held batch released to the
+// warehouse on a miss, as it passes: the Execute of portal gets cap; when
+// the batch did not describe the portal, the proxy describes it for the
+// capture, and swallows the description.
+type heldCapture struct {
+	portal    string
+	described bool
+	cap       *capture
+}
+
+// captureFor returns the capture for a Describe ('D') or Execute ('E') of
+// portal, if the held batch being released asked for one, sending the
+// Describe the capture needs ahead of an Execute that had none.
+func (c *conn) captureFor(typ byte, portal string) *capture {
+	hc := c.heldCapture
+	if hc == nil || hc.portal != portal {
+		return nil
+	}
+	if typ == 'E' {
+		c.heldCapture = nil
+		if !hc.described {
+			var b pgwire.Builder
+			b.Begin('D')
+			b.Byte('P')
+			b.String(portal)
+			b.Finish()
+			c.sendServer(b.B)
+			c.push(expect{kind: exInjectDescribe, cap: hc.cap})
+		}
+	}
+	return hc.cap
 }
 
 // cachedPortal is a portal whose answer came from the cache: Execute

@@ -67,6 +67,8 @@ type conn struct {
 	// (pool_mode: session).
 	sessionPool bool
 	held        *held // an extended batch held back for the cache
+	// heldCapture stores the answer of a held batch released on a miss.
+	heldCapture *heldCapture
 	// keySet caches keySettings for settingsVersion keySetVersion.
 	keySet        []fingerprint.Setting
 	keySetVersion uint64
@@ -536,6 +538,12 @@ func (c *conn) writeClient(b []byte, flush bool) error {
 // sendFatal tells the client why the session ends, when it is still there.
 func (c *conn) sendFatal(err error) {
 	if errors.Is(err, errClientGone) {
+		return
+	}
+	var rf *relayedFatal
+	if errors.As(err, &rf) {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_ = c.writeClient(rf.msg, true)
 		return
 	}
 	e := toError(err)

@@ -219,6 +219,15 @@ func parseErrorFields(body []byte) (code, msg string) {
 	return code, msg
 }
 
+// relayedFatal ends a session with the warehouse's own FATAL
+// ErrorResponse: the backend the session owned was terminated.
+type relayedFatal struct{ msg []byte }
+
+func (e *relayedFatal) Error() string {
+	_, text := parseErrorFields(pgwire.Body(e.msg))
+	return "FATAL: " + text
+}
+
 // shiftPosition returns an ErrorResponse or NoticeResponse whose cursor
 // position (field P) is moved by shift characters: the answer to a tail of
 // the client's Query text, sent alone, made to point into the whole text.

@@ -198,7 +198,7 @@ func (c *conn) describe(msg []byte) error {
 	}
 	if what == 'P' {
 		c.sendServer(msg)
-		c.push(expect{kind: exDescribePortal})
+		c.push(expect{kind: exDescribePortal, cap: c.captureFor('D', string(name))})
 		return nil
 	}
 	st := c.stmts[string(name)]
@@ -230,7 +230,7 @@ func (c *conn) execute(msg []byte) error {
 	if ok, err := c.extendedAttach(); !ok {
 		return err
 	}
-	it := expect{kind: exExecute}
+	it := expect{kind: exExecute, cap: c.captureFor('E', string(portal))}
 	if st := c.portals[string(portal)]; st != nil {
 		it.a = st.analysis
 		c.pinFor(st.analysis)

@@ -30,6 +30,7 @@ const (
 	exFail                          // an error the proxy raises: the warehouse's is swallowed, msg sent instead
 	exSynthetic                     // no answer awaited: msg goes to the client
 	exAbort                         // a statement failing a lazy transaction on the warehouse: swallowed up to ReadyForQuery
+	exInjectDescribe                // RowDescription or NoData, swallowed: a Describe the proxy added for a capture
 )
 
 // expect is one pending answer.
@@ -138,7 +139,7 @@ func completes(k expKind, typ byte) bool {
 		return typ == '1'
 	case exBind:
 		return typ == '2'
-	case exDescribeStmt, exDescribePortal:
+	case exDescribeStmt, exDescribePortal, exInjectDescribe:
 		return typ == 'T' || typ == 'n'
 	case exExecute:
 		return typ == 'C' || typ == 'I' || typ == 's'
@@ -177,7 +178,8 @@ func (c *conn) onServer(it *expect, typ byte, msg []byte) error {
 	if it.cap != nil && it.cap.take(typ, msg) {
 		it.cap = nil
 	}
-	swallow := it.kind == exReplay || it.kind == exAbort || (it.kind == exInjectParse && typ == '1') || (it.kind == exInjectClose && typ == '3')
+	swallow := it.kind == exReplay || it.kind == exAbort || it.kind == exInjectDescribe ||
+		(it.kind == exInjectParse && typ == '1') || (it.kind == exInjectClose && typ == '3')
 	if !swallow {
 		if err := c.writeClient(msg, false); err != nil {
 			return err
@@ -195,9 +197,15 @@ func (c *conn) onError(it *expect, msg []byte) error {
 	if sev := errorSeverity(pgwire.Body(msg)); sev == "FATAL" || sev == "PANIC" {
 		// The warehouse is ending this connection (a restart, an
 		// administrator's command): the session goes on with another, as
-		// after a connection that broke.
+		// after a connection that broke, unless what it owned lived on
+		// that connection; then it ends with the warehouse's own words.
 		_, text := parseErrorFields(pgwire.Body(msg))
-		return c.serverLost(errors.New(text))
+		err := c.serverLost(errors.New(text))
+		var e *Error
+		if errors.As(err, &e) && e.Severity == "FATAL" {
+			return &relayedFatal{msg: append([]byte(nil), msg...)}
+		}
+		return err
 	}
 	it.cap = nil
 	if !c.inBlock {
@@ -482,7 +490,10 @@ func (c *conn) copyIn() error {
 // lost with the connection.
 func (c *conn) serverLost(cause error) error {
 	c.srv.log.Warn("warehouse connection lost", "pid", c.pid, "err", cause)
-	wasIn := c.txStatus != 'I' || c.pinned != ""
+	// A session that owned its connection (a transaction, a pin, session
+	// pooling) lost what lived on it: it ends, as a PostgreSQL session
+	// would.
+	wasIn := c.txStatus != 'I' || c.pinned != "" || c.sessionPool
 	syncs := 0
 	for i := c.head; i < len(c.pending); i++ {
 		if k := c.pending[i].kind; k == exSync || k == exQuery {

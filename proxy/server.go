@@ -61,6 +61,12 @@ type Config struct {
 	// too). Defaults to 30s.
 	AcquireTimeout time.Duration
 
+	// SessionPooling reports whether a client of user and database keeps
+	// one warehouse connection for its whole session (pgbouncer's
+	// pool_mode = session) rather than for each transaction; nil: no
+	// client does.
+	SessionPooling func(user, database string) bool
+
 	// Cache answers cacheable reads; nil relays everything.
 	Cache *cache.Group
 	// Rules returns the caching rule for a statement (the policy); nil

@@ -309,6 +309,7 @@ func (c *conn) greet() error {
 // from an earlier connection with the client's own settings laid over
 // them, so that a login does not fail because the warehouse is busy.
 func (c *conn) startupParams(ctx context.Context) (map[string]string, error) {
+	c.sessionPool = c.srv.cfg.SessionPooling != nil && c.srv.cfg.SessionPooling(c.user, c.database)
 	c.inStartup = true
 	err := c.attach(ctx)
 	if errors.Is(err, postgres.ErrPoolTimeout) || c.unreachableWithCache(err) {

@@ -164,6 +164,9 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		MaxClients:               cfg.Limits.MaxClients,
 		MaxMessageBytes:          int(cfg.Limits.MaxMessageBytes),
 		AcquireTimeout:           cfg.Pool.MaxWait.Std(),
+		SessionPooling: func(user, database string) bool {
+			return cfg.PoolModeFor(user, database) == config.PoolSession
+		},
 		Logger:                   log,
 		Route:                    router(cfg, pools),
 	}

@@ -123,6 +123,35 @@ type Pool struct {
 	// IdleTimeout closes warehouse connections idle for longer. If absent,
 	// it defaults to 5m; 0 keeps idle connections open.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// Mode is how client sessions share warehouse connections, as
+	// pgbouncer's pool_mode: transaction (a connection for the length of
+	// a transaction; many clients on few connections) or session (a
+	// connection for the client's whole session: what cannot move between
+	// connections works, a client's pid is the one its queries run on, and
+	// each client holds a connection). If absent, it defaults to
+	// transaction. Caching works in both.
+	Mode string `yaml:"mode"`
+	// DatabaseModes and UserModes override Mode for the clients of a
+	// database or a user; a user's mode wins over its database's.
+	DatabaseModes map[string]string `yaml:"database_modes"`
+	UserModes     map[string]string `yaml:"user_modes"`
+}
+
+// Pool modes.
+const (
+	PoolTransaction = "transaction"
+	PoolSession     = "session"
+)
+
+// PoolModeFor returns the pool mode of a client's session.
+func (c *Config) PoolModeFor(user, database string) string {
+	if m, ok := c.Pool.UserModes[user]; ok {
+		return m
+	}
+	if m, ok := c.Pool.DatabaseModes[database]; ok {
+		return m
+	}
+	return c.Pool.Mode
 }
 
 // Limits bound what clients may use.
@@ -365,6 +394,7 @@ func (c *Config) setDefaults(present map[string]bool) {
 	}
 	def("pool.max_wait", func() { c.Pool.MaxWait = DefaultPoolMaxWait })
 	def("pool.idle_timeout", func() { c.Pool.IdleTimeout = DefaultPoolIdleTimeout })
+	def("pool.mode", func() { c.Pool.Mode = PoolTransaction })
 	def("limits.max_clients", func() { c.Limits.MaxClients = DefaultMaxClients })
 	def("limits.max_message_bytes", func() { c.Limits.MaxMessageBytes = DefaultMaxMessageBytes })
 	def("shutdown.timeout", func() { c.Shutdown.Timeout = DefaultShutdownTimeout })

@@ -18,7 +18,7 @@ import (
 func (c *Config) validate(present map[string]bool) error {
 	for _, check := range []func(map[string]bool) error{
 		c.validateListen, c.validateTLS, c.validateAuth, c.validateBackends,
-		c.validateDatabases, c.validateLimits, c.validateLog, c.validateCache,
+		c.validateDatabases, c.validatePoolModes, c.validateLimits, c.validateLog, c.validateCache,
 		c.validateQueues, c.validatePolicies,
 	} {
 		if err := check(present); err != nil {
@@ -190,6 +190,29 @@ func (c *Config) validateDatabases(map[string]bool) error {
 		}
 		if c.Backend(c.Databases[db]) == nil {
 			return errorf(key, "unknown backend %q", c.Databases[db])
+		}
+	}
+	return nil
+}
+
+func (c *Config) validatePoolModes(map[string]bool) error {
+	check := func(key, mode string) error {
+		if mode != PoolTransaction && mode != PoolSession {
+			return errorf(key, "must be transaction or session, not %q", mode)
+		}
+		return nil
+	}
+	if err := check("pool.mode", c.Pool.Mode); err != nil {
+		return err
+	}
+	for _, db := range sortedKeys(c.Pool.DatabaseModes) {
+		if err := check("pool.database_modes."+db, c.Pool.DatabaseModes[db]); err != nil {
+			return err
+		}
+	}
+	for _, u := range sortedKeys(c.Pool.UserModes) {
+		if err := check("pool.user_modes."+u, c.Pool.UserModes[u]); err != nil {
+			return err
 		}
 	}
 	return nil

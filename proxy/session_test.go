@@ -1,0 +1,122 @@
+package proxy_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/proxy"
+)
+
+// TestDisconnectInTransactionKeepsConnection: a client that leaves in the
+// middle of a transaction has it rolled back, and its warehouse connection
+// goes back to the pool (as pgbouncer does) rather than being closed.
+func TestDisconnectInTransactionKeepsConnection(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true, maxConns: 1})
+	e.PG.Exec(t, e.Database, "create table ledger (id int)")
+	ctx := ctxT(t)
+	a := e.connect(t)
+	var pid int
+	if _, err := a.Exec(ctx, "begin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Exec(ctx, "insert into ledger values (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := e.connect(t)
+	var pid2, n int
+	if err := b.QueryRow(ctx, "select pg_backend_pid(), (select count(*) from ledger)").Scan(&pid2, &n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("the departed client's insert is visible: %d rows, want 0", n)
+	}
+	if pid2 != pid {
+		t.Errorf("the next client runs on backend %d, want the departed client's %d, rolled back and reused", pid2, pid)
+	}
+}
+
+// sessionEnv is a proxy in session pooling with the cache on.
+func sessionEnv(t *testing.T) *env {
+	return newEnv(t, envOptions{cache: true, mutate: func(c *proxy.Config) {
+		c.SessionPooling = func(string, string) bool { return true }
+	}})
+}
+
+// TestSessionPoolingCaches: in session pooling a client keeps its
+// backend for its life (the pid it reads is the one its statements run
+// on), and its repeated reads still run once on the warehouse, through
+// the simple and the extended protocol.
+func TestSessionPoolingCaches(t *testing.T) {
+	e := sessionEnv(t)
+	e.PG.Exec(t, e.Database, dashSchema)
+	ctx := ctxT(t)
+	c := e.connect(t)
+	var pid int
+	if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		q := "select region, sum(amount) from dash_sales where amount > $1 group by region order by region"
+		if mode == pgx.QueryExecModeSimpleProtocol {
+			q = "select region, sum(amount) from dash_sales where amount > $1 group by 1 order by 1"
+		}
+		for i := 0; i < 5; i++ {
+			var region string
+			var sum int64
+			if err := c.QueryRow(ctx, q, mode, 100).Scan(&region, &sum); err != nil {
+				t.Fatal(err)
+			}
+			if region != "r0" || sum != 2501450 {
+				t.Fatalf("%v repeat %d: got %s %d", mode, i, region, sum)
+			}
+		}
+	}
+	if n := e.PG.Calls(t, e.Database, "%from dash_sales where amount > $1 group by region%"); n != 1 {
+		t.Errorf("5 extended-protocol repeats ran %d times on the warehouse, want 1", n)
+	}
+	if n := e.PG.Calls(t, e.Database, "%from dash_sales where amount > % group by 1 order by 1"); n != 1 {
+		t.Errorf("5 simple-protocol repeats ran %d times on the warehouse, want 1", n)
+	}
+	var pid2 int
+	if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid2); err != nil {
+		t.Fatal(err)
+	}
+	if pid2 != pid {
+		t.Errorf("the session moved from backend %d to %d", pid, pid2)
+	}
+}
+
+// TestSessionPoolingKillsOwnBackend: a client terminating its own backend
+// by pid ends its session, as on PostgreSQL. (In transaction pooling the
+// pid is the backend of the statement only: README, Limits.)
+func TestSessionPoolingKillsOwnBackend(t *testing.T) {
+	e := sessionEnv(t)
+	ctx := ctxT(t)
+	for _, dsn := range []string{e.DirectDSN(), e.DSN()} {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Exec(ctx, "select pg_terminate_backend(pg_backend_pid())")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "57P01" {
+			t.Errorf("%s: terminating the own backend gave %v, want 57P01", dsn, err)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := c.Ping(pctx); err == nil {
+			t.Errorf("%s: the session lives on after its backend was terminated", dsn)
+		}
+		cancel()
+		c.Close(ctx)
+	}
+}
