@@ -167,8 +167,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		SessionPooling: func(user, database string) bool {
 			return cfg.PoolModeFor(user, database) == config.PoolSession
 		},
-		Logger:                   log,
-		Route:                    router(cfg, pools),
+		Logger: log,
+		Route:  router(cfg, pools),
 	}
 	for _, u := range cfg.Auth.Users {
 		pcfg.Users[u.Name] = u.Password

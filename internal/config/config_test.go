@@ -106,7 +106,7 @@ func TestDefaults(t *testing.T) {
 		Listen:   Listen{Postgres: "127.0.0.1:6432", HTTP: "127.0.0.1:8080"},
 		Auth:     Auth{Method: "trust"},
 		Backends: []Backend{{Name: "wh", Kind: "postgres", DSN: "postgres://127.0.0.1:5432/db", MaxConns: 20}},
-		Pool:     Pool{MaxWait: Duration(30 * time.Second), IdleTimeout: Duration(5 * time.Minute)},
+		Pool:     Pool{MaxWait: Duration(30 * time.Second), IdleTimeout: Duration(5 * time.Minute), Mode: PoolTransaction},
 		Limits:   Limits{MaxClients: 1000, MaxMessageBytes: 64 * MiB},
 		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
 		Log:      Log{Level: "info", Format: "text"},
@@ -142,6 +142,23 @@ policies: [{name: all, ttl: 1m}]
 	}
 	if got := c.Policies[0].MaxEntryBytes; got != MiB {
 		t.Errorf("policies[0].max_entry_bytes = %v, want cache.max_entry_bytes", got)
+	}
+}
+
+func TestPoolModes(t *testing.T) {
+	c, err := Parse([]byte(minimal+"pool: {mode: transaction, database_modes: {analytics: session}, user_modes: {etl: transaction, ops: session}}"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ user, db, want string }{
+		{"superset", "analytics", PoolSession},
+		{"superset", "other", PoolTransaction},
+		{"etl", "analytics", PoolTransaction}, // the user's mode wins
+		{"ops", "other", PoolSession},
+	} {
+		if got := c.PoolModeFor(tt.user, tt.db); got != tt.want {
+			t.Errorf("PoolModeFor(%q, %q) = %q, want %q", tt.user, tt.db, got, tt.want)
+		}
 	}
 }
 
@@ -233,6 +250,9 @@ func TestErrors(t *testing.T) {
 		{"listen same", minimal + "listen: {postgres: ':1', http: ':1'}", "listen.http: same address as listen.postgres"},
 		{"max_wait", minimal + "pool: {max_wait: 0s}", "pool.max_wait: must be positive"},
 		{"idle_timeout", minimal + "pool: {idle_timeout: -1s}", "pool.idle_timeout: must not be negative"},
+		{"pool mode", minimal + "pool: {mode: statement}", `pool.mode: must be transaction or session, not "statement"`},
+		{"database pool mode", minimal + "pool: {database_modes: {analytics: sesion}}", `pool.database_modes.analytics: must be transaction or session, not "sesion"`},
+		{"user pool mode", minimal + "pool: {user_modes: {metabase: ''}}", `pool.user_modes.metabase: must be transaction or session, not ""`},
 		{"max_clients", minimal + "limits: {max_clients: 0}", "limits.max_clients: must be at least 1"},
 		{"max_message_bytes", minimal + "limits: {max_message_bytes: 100}", "limits.max_message_bytes: must be at least 8KiB"},
 		{"shutdown", minimal + "shutdown: {timeout: -1s}", "shutdown.timeout: must not be negative"},
