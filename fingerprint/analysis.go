@@ -129,6 +129,11 @@ type Statement struct {
 
 	UsesTime bool // calls now(), current_date, ... or casts 'now', 'today'
 	PerUser  bool // depends on the user or session (current_user, current_setting, privileges)
+	// ReadsCatalog says the answer depends on the system catalogs: a
+	// catalog table, a cast to a reg* type ('t'::regtype), or a function
+	// that looks names up (to_regclass, format_type, pg_get_*). DDL
+	// changes such answers.
+	ReadsCatalog bool
 
 	// Pin says why this statement ties its session to one warehouse
 	// connection ("LISTEN", "session advisory lock", "WITH HOLD cursor",
@@ -173,8 +178,9 @@ type Analysis struct {
 	ReadTables  []string // union over the statements
 	WriteTables []string // union over the statements
 	Functions   []string // union over the statements
-	UsesTime    bool     // any statement uses the current time
-	PerUser     bool     // any statement depends on the user: never share its answer
+	UsesTime     bool     // any statement uses the current time
+	PerUser      bool     // any statement depends on the user: never share its answer
+	ReadsCatalog bool     // any statement depends on the system catalogs
 	Pin         string   // the first statement's pin reason, "" if none
 
 	// ShapeID identifies the statement's shape: literals, whitespace,
@@ -267,6 +273,7 @@ func (a *Analysis) finish() {
 		}
 		a.UsesTime = a.UsesTime || s.UsesTime
 		a.PerUser = a.PerUser || s.PerUser
+		a.ReadsCatalog = a.ReadsCatalog || s.ReadsCatalog
 		if s.Cacheable && len(s.unqualified) > 0 {
 			a.tempSensitive = true
 		}

@@ -22,7 +22,7 @@ import (
 // are always checked and default to none/false. Other keys are checked
 // when given: reason (substring), parsed, statements, command, dashboard,
 // chart, user, hash, source, nocache, ttl, tx, isolation, readonly,
-// setname, setvalue, setlocal, known, createstemp, temps (the session's
+// setname, setvalue, setlocal, known, createstemp, catalog, temps (the session's
 // temporary tables, for AnalyzeSession). A value with spaces is quoted;
 // "-" is an empty list or string.
 type corpusCase struct {
@@ -195,6 +195,8 @@ func checkCase(t *testing.T, c corpusCase) {
 			got = strconv.FormatBool(a.UsesTime)
 		case "peruser":
 			got = strconv.FormatBool(a.PerUser)
+		case "catalog":
+			got = strconv.FormatBool(a.ReadsCatalog)
 		case "pin":
 			got = a.Pin
 			if want == "-" {

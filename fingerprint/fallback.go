@@ -244,6 +244,9 @@ func (f *fallbackScan) call(i int) {
 	if timeFuncs[name] {
 		f.s.UsesTime = true
 	}
+	if catalogFunc(name) {
+		f.s.ReadsCatalog = true
+	}
 	if sessionFuncs[name] {
 		f.s.PerUser = true
 	}

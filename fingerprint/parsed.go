@@ -137,6 +137,9 @@ func (w *walker) settle(n *pg_query.Node) {
 		}
 	}
 	s.ReadTables = setKeys(w.reads)
+	for _, t := range s.ReadTables {
+		s.ReadsCatalog = s.ReadsCatalog || catalogTable(t)
+	}
 	s.WriteTables = setKeys(w.written)
 	s.Functions = setKeys(w.funcs)
 	s.unqualified = setKeys(w.unqual)
@@ -604,6 +607,11 @@ func (w *walker) visit(m protoreflect.Message) (withDone bool, pushed int) {
 	case *pg_query.SQLValueFunction:
 		w.sqlValueFunction(x)
 	case *pg_query.TypeCast:
+		if x.TypeName != nil && len(x.TypeName.Names) > 0 {
+			if t := x.TypeName.Names[len(x.TypeName.Names)-1].GetString_(); t != nil && catalogType(t.Sval) {
+				w.s.ReadsCatalog = true
+			}
+		}
 		if c := x.Arg.GetAConst(); c != nil && c.GetSval() != nil {
 			switch strings.ToLower(strings.TrimSpace(c.GetSval().Sval)) {
 			case "now", "today", "tomorrow", "yesterday":
@@ -746,6 +754,9 @@ func (w *walker) funcCall(f *pg_query.FuncCall) {
 	}
 	if catalog && timeFuncs[name] {
 		w.s.UsesTime = true
+	}
+	if catalog && catalogFunc(name) {
+		w.s.ReadsCatalog = true
 	}
 	if catalog && name == "age" && len(f.Args) == 1 {
 		w.s.UsesTime = true

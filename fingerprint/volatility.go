@@ -224,6 +224,33 @@ func connectionBound(name string) bool {
 	return connectionFuncs[name] || strings.HasPrefix(name, "pg_stat_get_")
 }
 
+// catalogTable reports whether a table read, as written, is a system
+// catalog or information_schema view.
+func catalogTable(t string) bool {
+	t = strings.Trim(strings.ToLower(t), `"`)
+	return strings.HasPrefix(t, "pg_") || strings.HasPrefix(t, "information_schema.")
+}
+
+// catalogType reports whether a cast to the type looks a name up in the
+// catalogs: the object identifier types ('orders'::regclass).
+func catalogType(name string) bool {
+	name = strings.ToLower(name)
+	return strings.HasPrefix(name, "reg") && name != "regexp"
+}
+
+// catalogFunc reports whether a catalog function's answer depends on the
+// system catalogs: name lookups and descriptions of objects.
+func catalogFunc(name string) bool {
+	for _, p := range []string{"to_reg", "pg_get_", "format_type", "obj_description", "col_description",
+		"shobj_description", "pg_typeof", "pg_describe_object", "pg_identify_object", "pg_relation_is_",
+		"pg_index_", "pg_indexam_", "pg_column_is_", "pg_options_to_table", "pg_partition_"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return strings.HasSuffix(name, "_is_visible") || strings.HasSuffix(name, "_privilege")
+}
+
 // sessionLockFuncs take advisory locks that outlive the transaction: the
 // session must keep its warehouse connection.
 var sessionLockFuncs = setOf(`pg_advisory_lock pg_advisory_lock_shared pg_try_advisory_lock

@@ -357,16 +357,6 @@ func (c *conn) invalidateWrites() {
 // through the proxy, \dt shows the new table at once.
 const catalogTable = "pg_catalog"
 
-// readsCatalog reports whether an analysis reads system catalogs.
-func readsCatalog(a *fingerprint.Analysis) bool {
-	for _, t := range a.ReadTables {
-		if strings.HasPrefix(t, "pg_catalog.") || strings.HasPrefix(t, "information_schema.") || strings.HasPrefix(t, "pg_") {
-			return true
-		}
-	}
-	return false
-}
-
 // loadVolatility reads function volatility from the session's warehouse
 // into the analyzer, once, or again when force is set (after DDL).
 func (s *Server) loadVolatility(ctx context.Context, c *conn, force bool) {

@@ -400,7 +400,7 @@ var (
 // cacheRequest is the cache's view of a statement.
 func (c *conn) cacheRequest(key cache.Key, a *fingerprint.Analysis, r Rule) cache.Request {
 	tables := bareNames(a.ReadTables)
-	if readsCatalog(a) {
+	if a.ReadsCatalog {
 		tables = append(tables, catalogTable)
 	}
 	return cache.Request{

@@ -265,3 +265,19 @@ select 'analytics' as table_database, r.table_schema, r.table_name, r.table_kind
 from relations r
 join columns c using (table_schema, table_name)
 order by c.column_index
+
+-- name: pgx_load_type_regtype
+-- expect: kind=read cacheable=true catalog=true
+select $1::text::regtype::oid
+
+-- name: to_regclass_lookup
+-- expect: kind=read cacheable=true catalog=true
+SELECT to_regclass('public.orders') IS NOT NULL
+
+-- name: format_type_without_tables
+-- expect: kind=read cacheable=true catalog=true
+SELECT format_type(23, -1)
+
+-- name: plain_read_not_catalog
+-- expect: kind=read cacheable=true catalog=false reads=orders
+SELECT count(*) FROM orders WHERE status = 'regular'
