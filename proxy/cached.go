@@ -335,6 +335,9 @@ func bareNames(tables []string) []string {
 // invalidateWrites drops the cached answers that read the tables written
 // by a transaction that just committed.
 func (c *conn) invalidateWrites() {
+	if slices.Contains(c.pendingWrites, catalogTable) {
+		c.srv.ddlEpoch.Add(1) // prepared statements are prepared again
+	}
 	if len(c.pendingWrites) == 0 || c.srv.cfg.Cache == nil {
 		c.pendingWrites = nil
 		return

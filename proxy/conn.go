@@ -99,6 +99,10 @@ type stmt struct {
 	oids     []byte // parameter type OIDs as the Parse carried them
 	id       string // the name it is prepared under on warehouse connections
 	analysis *fingerprint.Analysis
+	// desc is the statement's RowDescription (or NoData) when the client
+	// first described it: its result type, which PostgreSQL does not let
+	// change under a prepared statement.
+	desc []byte
 }
 
 // maxPending bounds the answers awaited at once: past it the proxy asks
@@ -464,21 +468,34 @@ func (c *conn) attach(ctx context.Context) error {
 	c.mu.Lock()
 	c.sc = sc
 	c.mu.Unlock()
-	if len(sc.Prepared) > postgres.MaxPrepared {
-		for name := range sc.Prepared {
-			var b pgwire.Builder
-			b.Begin('C')
-			b.Byte('S')
-			b.String(name)
-			b.Finish()
-			c.sendServer(b.B)
-			c.push(expect{kind: exInjectClose})
+	if epoch := c.srv.ddlEpoch.Load(); sc.PreparedEpoch != epoch {
+		// DDL through the proxy since these statements were prepared:
+		// prepare them again when used, as a client's new Parse would.
+		sc.PreparedEpoch = epoch
+		if len(sc.Prepared) > 0 {
+			c.closePrepared(sc)
 		}
-		clear(sc.Prepared)
-		c.sendServer(flushMessage)
+	}
+	if len(sc.Prepared) > postgres.MaxPrepared {
+		c.closePrepared(sc)
 	}
 	c.syncSettings()
 	return nil
+}
+
+// closePrepared closes the statements the proxy prepared on sc.
+func (c *conn) closePrepared(sc *postgres.Conn) {
+	for name := range sc.Prepared {
+		var b pgwire.Builder
+		b.Begin('C')
+		b.Byte('S')
+		b.String(name)
+		b.Finish()
+		c.sendServer(b.B)
+		c.push(expect{kind: exInjectClose})
+	}
+	clear(sc.Prepared)
+	c.sendServer(flushMessage)
 }
 
 var flushMessage = []byte{'H', 0, 0, 0, 4}

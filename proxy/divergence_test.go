@@ -1,9 +1,11 @@
 package proxy_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Answers that once differed from PostgreSQL's through the proxy with its
@@ -55,4 +57,54 @@ func TestDDLRefreshesTypeLookupsInEveryReplica(t *testing.T) {
 		t.Errorf("through the other proxy after DROP/CREATE TYPE: OID %d labels %q, want %d %q (the dropped type's OID was %d)",
 			gotOID, gotLabels, wantOID, wantLabels, before)
 	}
+}
+
+// TestChangedResultTypeOfPreparedStatement: after ALTER TABLE changes the
+// columns of a statement a client prepared and described, its next use
+// fails with PostgreSQL's 0A000 "cached plan must not change result type",
+// through the proxy as directly, with the cache off and on, and whichever
+// warehouse connection the proxy prepares it on again; a new Parse of the
+// same text then works.
+func TestChangedResultTypeOfPreparedStatement(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cached bool) {
+		e := newEnv(t, envOptions{cache: cached, maxConns: 2})
+		twin := e.twin(t)
+		for _, db := range []string{e.Database, twin.Database} {
+			e.PG.Exec(t, db, `create table shape (a int, b text, c numeric); insert into shape values (1, 'x', 2.5)`)
+		}
+		ctx := ctxT(t)
+		for _, dsn := range []string{twin.DSN(), e.DSN()} {
+			c, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Prepare(ctx, "s", "select * from shape"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Exec(ctx, "s"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.Exec(ctx, "alter table shape drop column c"); err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Exec(ctx, "s")
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "0A000" || pe.Message != "cached plan must not change result type" {
+				t.Errorf("%s: after ALTER TABLE the prepared statement gave %v, want 0A000 cached plan must not change result type", dsn, err)
+			}
+			if _, err := c.Exec(ctx, "select * from shape"); err != nil {
+				t.Errorf("%s: a new statement of the same text: %v", dsn, err)
+			}
+			var n int
+			if err := c.QueryRow(ctx, "select count(*) from shape").Scan(&n); err != nil || n != 1 {
+				t.Errorf("%s: the connection after the error: %v %d", dsn, err, n)
+			}
+			c.Close(ctx)
+			other.Close(ctx)
+		}
+	})
 }

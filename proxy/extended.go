@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -112,20 +113,49 @@ var (
 )
 
 // prepared makes sure st is prepared on the attached connection and
-// returns the name to use there.
-func (c *conn) prepared(st *stmt, unnamed bool) string {
+// returns the name to use there. A named statement the client has
+// described, prepared again on a connection after its tables changed,
+// must keep its result type: PostgreSQL refuses a prepared statement
+// whose result type changed (0A000), and so does the proxy, with ok
+// false once it has raised that error.
+func (c *conn) prepared(st *stmt, unnamed bool) (name string, ok bool, err error) {
 	if unnamed {
 		if c.sc.Unnamed != st.id {
 			c.injectParse("", st)
 			c.sc.Unnamed = st.id
 		}
-		return ""
+		return "", true, nil
 	}
-	if !c.sc.Prepared[st.id] {
-		c.injectParse(st.id, st)
-		c.sc.Prepared[st.id] = true
+	if c.sc.Prepared[st.id] {
+		return st.id, true, nil
 	}
-	return st.id
+	c.injectParse(st.id, st)
+	c.sc.Prepared[st.id] = true
+	if st.desc == nil {
+		return st.id, true, nil
+	}
+	// Ask the fresh statement's result type before anything runs it.
+	want := st.desc
+	now := &stmt{}
+	var b pgwire.Builder
+	b.Begin('D')
+	b.Byte('S')
+	b.String(st.id)
+	b.Finish()
+	c.sendServer(b.B)
+	c.push(expect{kind: exInjectDescribe, st: now})
+	c.sendServer(flushMessage)
+	if err := c.flushServer(); err != nil {
+		return "", false, c.serverLost(err)
+	}
+	if err := c.drain(); err != nil || c.skipping {
+		return "", false, err // the Parse failed: the client has the error
+	}
+	if !bytes.Equal(now.desc, want) {
+		c.proxyError(newError(CodeFeatureNotSupported, "cached plan must not change result type"))
+		return "", false, nil
+	}
+	return st.id, true, nil
 }
 
 func (c *conn) injectParse(name string, st *stmt) {
@@ -166,7 +196,10 @@ func (c *conn) bind(msg []byte) error {
 		c.proxyError(unknownStatement(string(name)))
 		return nil
 	}
-	server := c.prepared(st, len(name) == 0)
+	server, ok, err := c.prepared(st, len(name) == 0)
+	if !ok {
+		return err
+	}
 	var b pgwire.Builder
 	b.Begin('B')
 	b.Bytes(portal)
@@ -206,14 +239,17 @@ func (c *conn) describe(msg []byte) error {
 		c.proxyError(unknownStatement(string(name)))
 		return nil
 	}
-	server := c.prepared(st, len(name) == 0)
+	server, ok, err := c.prepared(st, len(name) == 0)
+	if !ok {
+		return err
+	}
 	var b pgwire.Builder
 	b.Begin('D')
 	b.Byte('S')
 	b.String(server)
 	b.Finish()
 	c.sendServer(b.B)
-	c.push(expect{kind: exDescribeStmt})
+	c.push(expect{kind: exDescribeStmt, st: st})
 	return nil
 }
 

@@ -38,6 +38,7 @@ type expect struct {
 	kind expKind
 	msg  []byte                // exSynthetic, exFail
 	a    *fingerprint.Analysis // exQuery, exExecute: for settings tracking
+	st   *stmt                 // exDescribeStmt: whose result type it tells; exInjectDescribe: where it goes
 	n    int                   // exQuery: statements completed
 	cap  *capture              // exQuery, exExecute: keeps a copy of the answer
 	// shift moves the positions of exQuery's errors and notices, by
@@ -177,6 +178,11 @@ func (c *conn) onServer(it *expect, typ byte, msg []byte) error {
 	}
 	if it.cap != nil && it.cap.take(typ, msg) {
 		it.cap = nil
+	}
+	if it.st != nil && (typ == 'T' || typ == 'n') {
+		if it.kind == exInjectDescribe || it.st.desc == nil {
+			it.st.desc = append([]byte(nil), msg...)
+		}
 	}
 	swallow := it.kind == exReplay || it.kind == exAbort || it.kind == exInjectDescribe ||
 		(it.kind == exInjectParse && typ == '1') || (it.kind == exInjectClose && typ == '3')

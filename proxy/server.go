@@ -98,6 +98,9 @@ type Server struct {
 
 	admit *admission // which statement shapes are worth caching
 	memo  memo       // what the warehouse answered to SET and SHOW
+	// ddlEpoch counts DDL through the proxy: warehouse connections whose
+	// prepared statements predate it prepare them again.
+	ddlEpoch atomic.Uint64
 
 	shuttingDown atomic.Bool
 	wg           sync.WaitGroup // session goroutines

@@ -462,6 +462,9 @@ type Conn struct {
 	Prepared map[string]bool
 	// Unnamed identifies the statement in the unnamed slot, "" if none.
 	Unnamed string
+	// PreparedEpoch is the proxy's count of DDL when Prepared was last
+	// known to be current.
+	PreparedEpoch uint64
 	// Broken is set when the connection can no longer be trusted: it is
 	// closed instead of reused.
 	Broken bool
