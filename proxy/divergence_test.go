@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"errors"
+	"io"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -107,4 +109,61 @@ func TestChangedResultTypeOfPreparedStatement(t *testing.T) {
 			other.Close(ctx)
 		}
 	})
+}
+
+// copyLines is a text COPY source of max lines, with a bad value at line
+// bad; n counts the lines read from it.
+type copyLines struct {
+	n, bad, max int
+	buf         []byte
+}
+
+func (s *copyLines) Read(p []byte) (int, error) {
+	for len(s.buf) < len(p) && s.n < s.max {
+		s.n++
+		if s.n == s.bad {
+			s.buf = append(s.buf, "not a number\tx\n"...)
+		} else {
+			s.buf = strconv.AppendInt(s.buf, int64(s.n), 10)
+			s.buf = append(s.buf, "\trow\n"...)
+		}
+	}
+	if len(s.buf) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p, s.buf)
+	s.buf = s.buf[k:]
+	return k, nil
+}
+
+// TestCopyFromFailingMidwayEndsAtOnce: when the warehouse fails a COPY FROM
+// STDIN at a bad row, the client hears of it while still sending, as from
+// PostgreSQL, and stops: it is not left to send the whole source first.
+func TestCopyFromFailingMidwayEndsAtOnce(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	ctx := ctxT(t)
+	for _, dsn := range []string{e.DirectDSN(), e.DSN()} {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, "create table if not exists cpfail (id int, v text)"); err != nil {
+			t.Fatal(err)
+		}
+		src := &copyLines{bad: 1000, max: 20_000_000}
+		_, err = c.PgConn().CopyFrom(ctx, src, "copy cpfail from stdin")
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "22P02" {
+			t.Errorf("%s: COPY gave %v, want 22P02", dsn, err)
+		}
+		if src.n >= src.max/2 {
+			t.Errorf("%s: the client sent %d of %d lines after the warehouse failed the COPY at line %d", dsn, src.n, src.max, src.bad)
+		}
+		var n int
+		if err := c.QueryRow(ctx, "select count(*) from cpfail").Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s: after the failed COPY: %v, %d rows", dsn, err, n)
+		}
+		t.Logf("%s: %d lines read from the source", dsn, src.n)
+		c.Close(ctx)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sqlcached/sqlcached/fingerprint"
@@ -456,10 +457,19 @@ func (c *conn) syncSettings() {
 }
 
 // copyIn relays a client's COPY data to the warehouse until CopyDone or
-// CopyFail.
+// CopyFail, or until the warehouse fails the COPY: then the warehouse has
+// left copy mode and answered (ErrorResponse, and ReadyForQuery for a
+// simple Query), which the caller's drain relays at once, as PostgreSQL
+// answers a client still sending; CopyData arriving after that is dropped
+// (handle), as PostgreSQL drops it.
 func (c *conn) copyIn() error {
+	failed, stop := c.watchCopy()
+	defer stop()
 	for {
 		typ, msg, err := c.r.Next()
+		if failed.Load() {
+			return nil
+		}
 		if err != nil {
 			return errClientGone
 		}
@@ -487,6 +497,29 @@ func (c *conn) copyIn() error {
 			}
 			return nil
 		}
+	}
+}
+
+// watchCopy watches the warehouse while the client sends COPY data: the
+// warehouse says nothing during a COPY that goes well, so anything it
+// sends (an ErrorResponse) ends the COPY. failed is set, and the client's
+// read is cut short, when it does; stop ends the watch.
+func (c *conn) watchCopy() (failed *atomic.Bool, stop func()) {
+	failed = new(atomic.Bool)
+	sc, nc := c.sc, c.nc
+	_ = sc.SetReadDeadline(time.Time{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := sc.R.Probe(); err == nil || !isTimeout(err) {
+			failed.Store(true)
+			_ = nc.SetReadDeadline(time.Now())
+		}
+	}()
+	return failed, func() {
+		_ = sc.SetReadDeadline(time.Now()) // ends the watch
+		<-done
+		_ = nc.SetReadDeadline(time.Time{})
 	}
 }
 
