@@ -145,6 +145,10 @@ type Statement struct {
 
 	Tx  *Transaction // set for KindTransaction
 	Set *SetCommand  // set for SET, RESET and DISCARD ALL
+	// Deallocate is the prepared statement a DEALLOCATE names, as
+	// PostgreSQL's parser gives it; "" for DEALLOCATE ALL and other
+	// statements.
+	Deallocate string
 	// Show is the setting a SHOW statement names, lower-case as
 	// PostgreSQL's parser gives it ("timezone" for SHOW TIME ZONE,
 	// "transaction_isolation" for SHOW TRANSACTION ISOLATION LEVEL, "all").

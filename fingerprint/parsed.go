@@ -350,6 +350,10 @@ func (w *walker) details(n *pg_query.Node) {
 		}
 	case *pg_query.Node_VariableShowStmt:
 		s.Show = strings.ToLower(x.VariableShowStmt.Name)
+	case *pg_query.Node_DeallocateStmt:
+		if !x.DeallocateStmt.Isall {
+			s.Deallocate = x.DeallocateStmt.Name
+		}
 	case *pg_query.Node_ListenStmt:
 		s.Pin = "LISTEN"
 	case *pg_query.Node_DeclareCursorStmt:

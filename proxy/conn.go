@@ -282,7 +282,11 @@ func (c *conn) simpleQuery(msg []byte) error {
 	}
 	sql := string(body[:len(body)-1])
 	if c.srv.cfg.Cache == nil || c.pinned != "" {
-		return c.relayQuery(msg, c.analyze(sql), nil, 0)
+		a := c.analyze(sql)
+		if a != nil && len(a.Statements) == 1 && c.deallocate(&a.Statements[0]) {
+			return c.writeReady()
+		}
+		return c.relayQuery(msg, a, nil, 0)
 	}
 	a := c.srv.cfg.Analyzer.Analyze(sql)
 	n, failed, cp, err := c.answerLocally(sql, a)
@@ -381,6 +385,8 @@ func (c *conn) answerStatement(st *fingerprint.Statement, sa *fingerprint.Analys
 		if !c.localShow(st, &b) {
 			return false, false, nil, nil
 		}
+	case st.Deallocate != "":
+		return c.deallocate(st), false, nil, nil
 	default:
 		r, ok := c.cachedRule(sa)
 		if !ok {
@@ -389,6 +395,24 @@ func (c *conn) answerStatement(st *fingerprint.Statement, sa *fingerprint.Analys
 		return c.cachedRead(text, shift, sa, r)
 	}
 	return true, failed, nil, c.writeClient(b.B, false)
+}
+
+// deallocate answers a DEALLOCATE of a statement the client prepared with
+// Parse, which the proxy owns: prepared under another name on warehouse
+// connections, it is the proxy's to forget, and PostgreSQL would find it.
+// A statement prepared with SQL PREPARE (which keeps the session on its
+// connection) or unknown is the warehouse's to judge.
+func (c *conn) deallocate(st *fingerprint.Statement) bool {
+	if st.Deallocate == "" || c.stmts[st.Deallocate] == nil || c.txStatus == 'E' {
+		return false
+	}
+	delete(c.stmts, st.Deallocate)
+	var b pgwire.Builder
+	b.Begin('C')
+	b.String("DEALLOCATE")
+	b.Finish()
+	_ = c.writeClient(b.B, false)
+	return true
 }
 
 // relayQuery sends a Query message to the warehouse and relays its answer

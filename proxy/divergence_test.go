@@ -167,3 +167,41 @@ func TestCopyFromFailingMidwayEndsAtOnce(t *testing.T) {
 		c.Close(ctx)
 	}
 }
+
+// TestDeallocateLikePostgreSQL: DEALLOCATE of a statement the client
+// prepared with Parse succeeds as on
+// PostgreSQL, on whichever warehouse connection the session runs, and the
+// name can be prepared again; DEALLOCATE of an unknown name gives
+// PostgreSQL's 26000.
+func TestDeallocateLikePostgreSQL(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cached bool) {
+		e := newEnv(t, envOptions{cache: cached, maxConns: 3})
+		ctx := ctxT(t)
+		for _, dsn := range []string{e.DirectDSN(), e.DSN()} {
+			c, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc := c.PgConn()
+			for i := 0; i < 3; i++ {
+				if _, err := pc.Prepare(ctx, "s", "select $1::int + 1", nil); err != nil {
+					t.Fatalf("%s: prepare %d: %v", dsn, i, err)
+				}
+				res := pc.ExecPrepared(ctx, "s", [][]byte{[]byte("41")}, nil, nil).Read()
+				if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "42" {
+					t.Fatalf("%s: run %d: %v %q", dsn, i, res.Err, res.Rows)
+				}
+				sql := []string{"deallocate s", "DEALLOCATE PREPARE s", "deallocate \"s\""}[i]
+				if _, err := pc.Exec(ctx, sql).ReadAll(); err != nil {
+					t.Errorf("%s: %s: %v", dsn, sql, err)
+				}
+			}
+			_, err = c.Exec(ctx, "deallocate nosuch")
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "26000" {
+				t.Errorf("%s: DEALLOCATE of an unknown name gave %v, want 26000", dsn, err)
+			}
+			c.Close(ctx)
+		}
+	})
+}
