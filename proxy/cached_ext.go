@@ -41,6 +41,7 @@ type held struct {
 
 	bound, described, executed bool
 	maxRows                    int32 // the Execute's row limit
+	flushed                    bool  // the batch ends with Flush, not Sync: no ReadyForQuery
 
 	// tx is a transaction statement leading the batch: BEGIN (READ
 	// COMMITTED), answered by the proxy and sent to the warehouse only when
@@ -106,8 +107,12 @@ func (c *conn) hold(typ byte, msg []byte) (bool, error) {
 		name, maxRows := s.CString(), s.Int32()
 		ok = s.Err == nil && h.bound && !h.executed && string(name) == h.portal
 		h.executed, h.maxRows = ok, maxRows
-	case 'S':
-		if h.executed {
+	case 'S', 'H':
+		// At Sync, or at a Flush (pg-cursor binds and describes a portal,
+		// flushes, reads it in pieces with Execute and Flush, and syncs
+		// at the end): the portal is answered from the cache.
+		if h.executed || typ == 'H' && h.bound {
+			h.flushed = typ == 'H'
 			return c.serveHeld(h)
 		}
 	}
@@ -345,6 +350,10 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 				return true, err
 			}
 		}
+		if h.flushed {
+			c.skipping = true // to the client's Sync, as after any error
+			return true, c.w.Flush()
+		}
 		return true, c.writeReady()
 	case err != nil:
 		// Too large, or failing: the warehouse answers, errors and all.
@@ -374,7 +383,7 @@ func (c *conn) answerHeld(h *held, a *fingerprint.Analysis, res cache.Result) er
 		b.B = append(b.B, parseComplete...)
 	}
 	b.B = append(b.B, bindComplete...)
-	if h.maxRows <= 0 && c.txStatus == 'I' {
+	if h.maxRows <= 0 && c.txStatus == 'I' && !h.flushed {
 		return c.writeHit(b.B, res, h.described)
 	}
 	p := newCachedPortal(res.Entry.Payload)
@@ -384,8 +393,17 @@ func (c *conn) answerHeld(h *held, a *fingerprint.Analysis, res cache.Result) er
 	if res.Status == cache.StaleIfError {
 		b.B = append(b.B, staleNotice(res)...)
 	}
-	b.B = append(b.B, p.run(h.maxRows)...)
-	c.keepPortal(h.portal, p)
+	if h.executed {
+		b.B = append(b.B, p.run(h.maxRows)...)
+	}
+	if h.flushed || c.txStatus != 'I' {
+		// The portal lives on: to the Sync that ends the implicit
+		// transaction, or to the end of the explicit one.
+		c.keepPortal(h.portal, p)
+	}
+	if h.flushed {
+		return c.writeClient(b.B, true)
+	}
 	if err := c.writeClient(b.B, false); err != nil {
 		return err
 	}
@@ -580,12 +598,8 @@ func (c *conn) cachedPortalMessage(typ byte, name string, maxRows int32) bool {
 	return true
 }
 
-// keepPortal registers a portal answered from the cache, inside a
-// transaction (outside one, it ends at the Sync that follows).
+// keepPortal registers a portal answered from the cache.
 func (c *conn) keepPortal(name string, p *cachedPortal) {
-	if c.txStatus == 'I' {
-		return
-	}
 	if c.cportals == nil {
 		c.cportals = map[string]*cachedPortal{}
 	}
