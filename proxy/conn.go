@@ -67,6 +67,10 @@ type conn struct {
 	// (pool_mode: session).
 	sessionPool bool
 	held        *held // an extended batch held back for the cache
+	// parsedLocally names the statement of a Parse the proxy answered
+	// itself since the warehouse last heard from the batch (see
+	// beforeWait).
+	parsedLocally string
 	// heldCapture stores the answer of a held batch released on a miss.
 	heldCapture *heldCapture
 	// keySet caches keySettings for settingsVersion keySetVersion.
@@ -119,6 +123,10 @@ func (c *conn) serve() {
 	}
 	c.txStatus = 'I'
 	for {
+		if err := c.beforeWait(); err != nil {
+			c.sendFatal(err)
+			return
+		}
 		typ, msg, err := c.readClient()
 		if err != nil {
 			if c.srv.shuttingDown.Load() && isTimeout(err) {
@@ -147,6 +155,53 @@ func (c *conn) serve() {
 
 func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// beforeWait runs when the client has sent nothing more yet, in the
+// middle of an extended-protocol batch as between them: what the client
+// sent so far goes to the warehouse now, as if the proxy were not there.
+// PostgreSQL's statement_timeout runs from a batch's first message to its
+// Sync, and fires while the server waits for the rest of a batch: a
+// held batch is released, buffered messages are flushed, and a Parse the
+// proxy answered itself (the statement was prepared on the connection) is
+// stood in for by a Describe of the statement, which starts the timer as
+// the Parse would have.
+func (c *conn) beforeWait() error {
+	if c.r.Buffered() > 0 {
+		return nil
+	}
+	if c.held != nil {
+		if err := c.releaseHeld(); err != nil {
+			return err
+		}
+	}
+	if c.sc == nil {
+		return nil
+	}
+	c.standInForParse()
+	if c.sc.W.Buffered() > 0 {
+		if err := c.flushServer(); err != nil {
+			return c.serverLost(err)
+		}
+	}
+	return nil
+}
+
+// standInForParse sends a Describe of the statement of a Parse the proxy
+// answered itself, if the warehouse has heard nothing of the batch since:
+// it starts the warehouse's statement timer as the Parse would have. Its
+// answer is swallowed.
+func (c *conn) standInForParse() {
+	if c.parsedLocally == "" {
+		return
+	}
+	var b pgwire.Builder
+	b.Begin('D')
+	b.Byte('S')
+	b.String(c.parsedLocally)
+	b.Finish()
+	c.sendServer(b.B)
+	c.push(expect{kind: exInjectDescribe})
 }
 
 // readClient reads the client's next message. A session that keeps its
@@ -554,6 +609,7 @@ func (c *conn) maybeRelease() {
 
 func (c *conn) sendServer(msg []byte) {
 	_, _ = c.sc.W.Write(msg) // a write error shows on the next flush
+	c.parsedLocally = ""
 }
 
 func (c *conn) flushServer() error {

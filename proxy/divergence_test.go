@@ -2,12 +2,16 @@ package proxy_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // Answers that once differed from PostgreSQL's through the proxy with its
@@ -202,6 +206,74 @@ func TestDeallocateLikePostgreSQL(t *testing.T) {
 				t.Errorf("%s: DEALLOCATE of an unknown name gave %v, want 26000", dsn, err)
 			}
 			c.Close(ctx)
+		}
+	})
+}
+
+// TestStatementTimeoutBetweenParseAndDescribe: PostgreSQL's
+// statement_timeout runs from a batch's first message, so a client that
+// sends Parse, waits past the timeout, then Describe and Sync, gets
+// ParseComplete, 57014, ReadyForQuery. Through the proxy the same, whether
+// the proxy sends the Parse on or answers it itself (the statement was
+// prepared on the connection by an earlier Parse of the same text).
+func TestStatementTimeoutBetweenParseAndDescribe(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cached bool) {
+		e := newEnv(t, envOptions{cache: cached, maxConns: 1})
+		ctx := ctxT(t)
+		for _, dsn := range []string{e.DirectDSN(), e.DSN()} {
+			pc, err := pgconn.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A first statement of the same text: prepared on the
+			// warehouse connection under the proxy's own name.
+			if _, err := pc.Prepare(ctx, "first", "select 42", nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pc.Exec(ctx, "set statement_timeout = '300ms'").ReadAll(); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"second", "third"} {
+				fe := pc.Frontend()
+				text := "select 42"
+				if name == "third" {
+					text = "select 43" // not prepared on the connection yet
+				}
+				fe.Send(&pgproto3.Parse{Name: name, Query: text})
+				fe.Send(&pgproto3.Flush{})
+				if err := fe.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Second)
+				fe.Send(&pgproto3.Describe{ObjectType: 'S', Name: name})
+				fe.Send(&pgproto3.Sync{})
+				if err := fe.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for {
+					m, err := fe.Receive()
+					if err != nil {
+						t.Fatal(err)
+					}
+					switch m := m.(type) {
+					case *pgproto3.ErrorResponse:
+						got = append(got, "E "+m.Code)
+					case *pgproto3.ReadyForQuery:
+						got = append(got, "Z "+string(m.TxStatus))
+					default:
+						got = append(got, fmt.Sprintf("%T", m))
+					}
+					if _, ok := m.(*pgproto3.ReadyForQuery); ok {
+						break
+					}
+				}
+				want := "*pgproto3.ParseComplete, E 57014, Z I"
+				if s := strings.Join(got, ", "); s != want {
+					t.Errorf("%s, statement %s: got %s, want %s", dsn, name, s, want)
+				}
+			}
+			pc.Close(ctx)
 		}
 	})
 }

@@ -94,8 +94,10 @@ func (c *conn) parse(msg []byte) error {
 	}
 	if c.sc.Prepared[st.id] {
 		c.push(expect{kind: exSynthetic, msg: parseComplete})
+		c.parsedLocally = st.id
 		return nil
 	}
+	c.parsedLocally = ""
 	c.sc.Prepared[st.id] = true
 	var b pgwire.Builder
 	b.Begin('P')
@@ -345,6 +347,7 @@ func (c *conn) flushMsg(msg []byte) error {
 	if c.sc == nil {
 		return c.w.Flush()
 	}
+	c.standInForParse()
 	c.sendServer(msg)
 	if err := c.flushServer(); err != nil {
 		return c.serverLost(err)
