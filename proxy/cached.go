@@ -153,6 +153,24 @@ func (c *conn) cachedRead(sql string, shift int, a *fingerprint.Analysis, r Rule
 	return true, false, nil, c.writeAnswer(res, true)
 }
 
+// cachedAnswer returns the cached answer to a read (filled through the
+// executor on a miss, or, for a session holding a warehouse connection,
+// hits only), or false when the cache cannot give one: the statement then
+// goes to the warehouse, which answers it, errors and all.
+func (c *conn) cachedAnswer(sql string, a *fingerprint.Analysis, r Rule) (cache.Result, bool) {
+	req := c.cacheRequest(c.cacheKey(a, r, boundParams{}), a, r)
+	if c.sc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, _ := c.srv.cfg.Cache.Lookup(ctx, req)
+		return res, res.Entry != nil
+	}
+	res, err := c.cacheGet(req, func() cache.Filler {
+		return c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.effective(), MaxBytes: r.MaxEntryBytes}, r)
+	})
+	return res, err == nil
+}
+
 // attachedRead looks a read up for a session holding a warehouse
 // connection: a hit is written; on a miss the returned capture stores the
 // answer the warehouse gives on the session's connection.

@@ -78,6 +78,13 @@ type conn struct {
 	keySetVersion uint64
 	replaying     bool // releasing held messages: do not hold them again
 
+	cursors    map[string]*proxyCursor // cursors answered from the cache, by name
+	savepoints []savepoint             // the open transaction's savepoints
+	// lazyLog holds the statements of a lazily begun transaction that
+	// the proxy answered and the warehouse must see if the transaction
+	// goes there (SETs, savepoints), in order.
+	lazyLog []string
+
 	stmts    map[string]*stmt         // the client's prepared statements, by its names
 	portals  map[string]*stmt         // open portals, by name
 	cportals map[string]*cachedPortal // portals answered from the cache, by name
@@ -167,7 +174,15 @@ func isTimeout(err error) bool {
 // stood in for by a Describe of the statement, which starts the timer as
 // the Parse would have.
 func (c *conn) beforeWait() error {
-	if c.r.Buffered() > 0 {
+	if c.r.Buffered() > 0 || (c.held == nil && (c.sc == nil || (c.sc.W.Buffered() == 0 && c.parsedLocally == ""))) {
+		return nil
+	}
+	// Drivers that write each message of a batch apart (node-postgres)
+	// are not pausing: what follows arrives at once.
+	_ = c.nc.SetReadDeadline(time.Now().Add(pauseAfter))
+	err := c.r.Probe()
+	c.clearReadDeadline()
+	if err == nil || !isTimeout(err) {
 		return nil
 	}
 	if c.held != nil {
@@ -186,6 +201,20 @@ func (c *conn) beforeWait() error {
 	}
 	return nil
 }
+
+// clearReadDeadline ends a short wait on the client; during a shutdown
+// the read stays woken, as Shutdown left it.
+func (c *conn) clearReadDeadline() {
+	if c.srv.shuttingDown.Load() {
+		_ = c.nc.SetReadDeadline(time.Now())
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
+}
+
+// pauseAfter is how long a client may be silent in the middle of a batch
+// before the proxy takes it as a pause (see beforeWait).
+const pauseAfter = 10 * time.Millisecond
 
 // standInForParse sends a Describe of the statement of a Parse the proxy
 // answered itself, if the warehouse has heard nothing of the batch since:
@@ -373,6 +402,7 @@ func (c *conn) simpleQuery(msg []byte) error {
 	if cp == nil && len(a.Statements) == 1 {
 		cp = c.learnShow(&a.Statements[0])
 	}
+	c.materializeNamed(a)
 	return c.relayQuery(msg, a, cp, shift)
 }
 
@@ -425,13 +455,27 @@ func (c *conn) answerStatement(st *fingerprint.Statement, sa *fingerprint.Analys
 			failed = true
 		}
 	case st.Tx != nil:
-		tx := c.localTxOf(st)
-		if tx == nil {
+		if tx := c.localTxOf(st); tx != nil {
+			b.Begin('C')
+			b.String(c.applyLocalTx(tx, st.Text))
+			b.Finish()
+			break
+		}
+		if done, failed = c.localSavepoint(st, &b); !done {
 			return false, false, nil, nil
 		}
-		b.Begin('C')
-		b.String(c.applyLocalTx(tx, st.Text))
-		b.Finish()
+	case st.Cursor != nil:
+		if done, failed = c.localDeclare(st, &b); !done {
+			return false, false, nil, nil
+		}
+	case st.Fetch != nil:
+		if !c.localFetch(st, &b) {
+			return false, false, nil, nil
+		}
+	case st.Close != "" || st.CloseAll:
+		if !c.localClose(st, &b) {
+			return false, false, nil, nil
+		}
 	case st.Set != nil:
 		if !c.localSet(st, &b) {
 			return false, false, nil, nil

@@ -33,6 +33,8 @@ const (
 	CodeInvalidSQLStatement  = "26000"
 	CodeDuplicateStatement   = "42P05"
 	CodeInFailedTransaction  = "25P02"
+	CodeDuplicateCursor      = "42P03"
+	CodeNoSavepoint          = "3B001"
 	CodeInternal             = "XX000"
 )
 

@@ -129,7 +129,7 @@ func (c *conn) clientGone() bool {
 	// the socket; a moment ahead lets a pending EOF show.
 	_ = c.nc.SetReadDeadline(time.Now().Add(time.Millisecond))
 	err := c.r.Probe()
-	_ = c.nc.SetReadDeadline(time.Time{})
+	c.clearReadDeadline()
 	return err != nil && !isTimeout(err)
 }
 
@@ -343,6 +343,15 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 	if c.txReads && (st == nil || !readsOnly(st)) {
 		c.txReads = false
 	}
+	if st != nil && st.Tx != nil {
+		switch st.Tx.Op {
+		case fingerprint.TxSavepoint, fingerprint.TxRelease, fingerprint.TxRollbackTo:
+			// ROLLBACK TO's tag is ROLLBACK: it does not end the
+			// transaction.
+			c.onSavepoint(st.Tx)
+			return
+		}
+	}
 	switch {
 	case tag == "BEGIN" || tag == "START TRANSACTION":
 		c.inBlock = true
@@ -353,9 +362,11 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 	case tag == "COMMIT":
 		c.inBlock = false
 		c.applySets()
+		c.endCursors(true)
 	case tag == "ROLLBACK":
 		c.inBlock = false
 		c.dropPendingSets()
+		c.endCursors(false)
 		c.pendingWrites = nil
 	case tag == "DEALLOCATE ALL":
 		clear(c.sc.Prepared)
@@ -400,6 +411,9 @@ func (c *conn) applySets() {
 			// defaults; DISCARD ALL also dropped every prepared statement.
 			clear(c.sqlSettings)
 			clear(scSettings)
+			if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ch.text)), "DISCARD") {
+				clear(c.cursors)
+			}
 			if sc != nil && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ch.text)), "DISCARD") {
 				clear(sc.Prepared)
 				sc.Unnamed = ""

@@ -107,6 +107,8 @@ func (c *conn) endTx() {
 	c.txReads = false
 	c.txBegin = ""
 	c.lazyBegin = ""
+	c.lazyLog = nil
+	c.savepoints = nil
 	clear(c.cportals)
 }
 
@@ -122,6 +124,12 @@ func readsOnly(st *fingerprint.Statement) bool {
 	case fingerprint.KindUtility:
 		switch st.Command {
 		case "SHOW", "DECLARE CURSOR", "FETCH", "CLOSE PORTAL", "EXPLAIN":
+			return true
+		}
+	case fingerprint.KindTransaction:
+		// Savepoints: a transaction that only read still only reads.
+		switch st.Tx.Op {
+		case fingerprint.TxSavepoint, fingerprint.TxRelease, fingerprint.TxRollbackTo:
 			return true
 		}
 	}
@@ -168,12 +176,14 @@ func (c *conn) applyLocalTx(tx *fingerprint.Transaction, sql string) string {
 		return "BEGIN"
 	case tx.Op == fingerprint.TxCommit && c.txStatus == 'T':
 		c.applySets()
+		c.endCursors(true)
 		c.endTx()
 		c.txStatus = 'I'
 		return "COMMIT"
 	}
 	// ROLLBACK, or COMMIT of a failed transaction, which rolls back.
 	c.dropPendingSets()
+	c.endCursors(false)
 	c.endTx()
 	c.txStatus = 'I'
 	return "ROLLBACK"
@@ -208,8 +218,8 @@ func mayBeTransactionControl(sql string) bool {
 }
 
 // beginOnWarehouse sends a BEGIN the proxy answered earlier, and the SETs
-// it kept since, now that a statement needs the warehouse; their answers
-// are swallowed.
+// and savepoints it kept since, in order, now that a statement needs the
+// warehouse; their answers are swallowed.
 func (c *conn) beginOnWarehouse() {
 	if c.lazyBegin == "" {
 		return
@@ -217,11 +227,12 @@ func (c *conn) beginOnWarehouse() {
 	c.sendReplay(c.lazyBegin)
 	c.lazyBegin = ""
 	c.inBlock = true
+	for _, sql := range c.lazyLog {
+		c.sendReplay(sql)
+	}
+	c.lazyLog = nil
 	for i := range c.pendingSets {
-		if ch := &c.pendingSets[i]; !ch.sent {
-			c.sendReplay(ch.text)
-			ch.sent = true
-		}
+		c.pendingSets[i].sent = true
 	}
 }
 
@@ -375,7 +386,9 @@ func (c *conn) localSet(st *fingerprint.Statement, b *pgwire.Builder) bool {
 		return false
 	}
 	c.addPendingSet(setChange{cmd: set, text: st.Text})
-	if !inLazy {
+	if inLazy {
+		c.lazyLog = append(c.lazyLog, st.Text)
+	} else {
 		c.applySets()
 	}
 	b.Begin('C')
