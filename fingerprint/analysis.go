@@ -100,6 +100,28 @@ type SetCommand struct {
 	Known bool // the proxy can carry it across connections (in the key, or harmless)
 }
 
+// Cursor describes DECLARE name [BINARY] [SCROLL] CURSOR [WITH HOLD] FOR
+// query.
+type Cursor struct {
+	Name   string // as PostgreSQL's parser gives it
+	Hold   bool   // WITH HOLD: outlives the transaction's commit
+	Binary bool   // BINARY: rows in binary format
+	Scroll bool   // SCROLL: may be read backwards
+	// Query is the text after FOR, as sent.
+	Query string
+}
+
+// Fetch describes FETCH and MOVE.
+type Fetch struct {
+	Name string // the cursor, as PostgreSQL's parser gives it
+	Move bool   // MOVE: positions without returning rows
+	// Forward is set for the forms that read on from the current
+	// position: FETCH, NEXT, n, FORWARD n (n > 0), ALL, FORWARD ALL.
+	// Count is then how many rows, -1 for ALL.
+	Forward bool
+	Count   int64
+}
+
 // Statement is one statement of an analysed text.
 type Statement struct {
 	Kind Kind
@@ -145,6 +167,12 @@ type Statement struct {
 
 	Tx  *Transaction // set for KindTransaction
 	Set *SetCommand  // set for SET, RESET and DISCARD ALL
+	// Cursor describes a DECLARE CURSOR; Fetch a FETCH or MOVE; Close
+	// the cursor a CLOSE names ("" with CloseAll for CLOSE ALL).
+	Cursor   *Cursor
+	Fetch    *Fetch
+	Close    string
+	CloseAll bool
 	// Deallocate is the prepared statement a DEALLOCATE names, as
 	// PostgreSQL's parser gives it; "" for DEALLOCATE ALL and other
 	// statements.

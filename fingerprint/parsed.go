@@ -1,6 +1,7 @@
 package fingerprint
 
 import (
+	"math"
 	"strings"
 	"unicode"
 
@@ -8,8 +9,12 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// cursorOptHold is CURSOR_OPT_HOLD from PostgreSQL's parsenodes.h.
-const cursorOptHold = 0x0020
+// Cursor options from PostgreSQL's parsenodes.h.
+const (
+	cursorOptBinary = 0x0001
+	cursorOptScroll = 0x0002
+	cursorOptHold   = 0x0020
+)
 
 // analyzeParsed classifies the statements of a text PostgreSQL's parser
 // accepted.
@@ -27,6 +32,9 @@ func analyzeParsed(sql string, toks []token, tree *pg_query.ParseResult, vol Vol
 		s.Normalized = statementNormalized(sql, toks, start, end, sure)
 		w := newWalker(vol, &s, localTemps)
 		w.statement(raw.Stmt)
+		if s.Cursor != nil {
+			s.Cursor.Query = cursorQuery(sql, toks, start, end)
+		}
 		usedVol = usedVol || w.usedVol
 		for _, t := range s.CreatesTemp {
 			localTemps[t] = true
@@ -34,6 +42,27 @@ func analyzeParsed(sql string, toks []token, tree *pg_query.ParseResult, vol Vol
 		stmts = append(stmts, s)
 	}
 	return stmts, usedVol
+}
+
+// cursorQuery returns the query of the DECLARE CURSOR within [start,
+// end): the text after the first FOR that follows CURSOR.
+func cursorQuery(sql string, toks []token, start, end int) string {
+	lo, hi := tokenRange(toks, start, end)
+	seen := false
+	for i := lo; i < hi; i++ {
+		t := toks[i]
+		if t.kind != tIdent {
+			continue
+		}
+		w := sql[t.start:t.end]
+		switch {
+		case strings.EqualFold(w, "cursor"):
+			seen = true
+		case seen && strings.EqualFold(w, "for"):
+			return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(sql[t.end:end]), ";"))
+		}
+	}
+	return ""
 }
 
 // statementNormalized renders the tokens within [start, end), without
@@ -357,9 +386,24 @@ func (w *walker) details(n *pg_query.Node) {
 	case *pg_query.Node_ListenStmt:
 		s.Pin = "LISTEN"
 	case *pg_query.Node_DeclareCursorStmt:
-		if x.DeclareCursorStmt.Options&cursorOptHold != 0 {
+		d := x.DeclareCursorStmt
+		if d.Options&cursorOptHold != 0 {
 			s.Pin = "WITH HOLD cursor"
 		}
+		s.Cursor = &Cursor{Name: d.Portalname, Hold: d.Options&cursorOptHold != 0,
+			Binary: d.Options&cursorOptBinary != 0, Scroll: d.Options&cursorOptScroll != 0}
+	case *pg_query.Node_FetchStmt:
+		f := x.FetchStmt
+		s.Fetch = &Fetch{Name: f.Portalname, Move: f.Ismove}
+		if f.Direction == pg_query.FetchDirection_FETCH_FORWARD && f.HowMany > 0 {
+			s.Fetch.Forward, s.Fetch.Count = true, f.HowMany
+			if f.HowMany == math.MaxInt64 {
+				s.Fetch.Count = -1
+			}
+		}
+	case *pg_query.Node_ClosePortalStmt:
+		s.Close = x.ClosePortalStmt.Portalname
+		s.CloseAll = s.Close == ""
 	case *pg_query.Node_PrepareStmt:
 		s.Pin = "PREPARE"
 	case *pg_query.Node_LoadStmt:

@@ -277,3 +277,40 @@ func TestStatementTimeoutBetweenParseAndDescribe(t *testing.T) {
 		}
 	})
 }
+
+// TestStatementStaleAfterWarehouseDDLIsPreparedAgain: DDL sent straight to
+// the warehouse changes a table under a statement the proxy prepared on a
+// connection; a client parsing the same text again may get PostgreSQL's
+// 0A000 once (README, Limits), and then the new shape, never the error
+// for good.
+func TestStatementStaleAfterWarehouseDDLIsPreparedAgain(t *testing.T) {
+	e := newEnv(t, envOptions{cache: false, maxConns: 1})
+	e.PG.Exec(t, e.Database, `create table drift (a int, b text); insert into drift values (1, 'x')`)
+	ctx := ctxT(t)
+	c := e.connect(t)
+	if _, err := c.Exec(ctx, "select * from drift where a > $1", pgx.QueryExecModeCacheStatement, 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	e.PG.Exec(t, e.Database, `alter table drift add column c int`)
+	errs := 0
+	for i := 0; i < 3; i++ {
+		c := e.connect(t)
+		var a, cc *int
+		var b string
+		err := c.QueryRow(ctx, "select * from drift where a > $1", pgx.QueryExecModeCacheStatement, 0).Scan(&a, &b, &cc)
+		var pe *pgconn.PgError
+		switch {
+		case errors.As(err, &pe) && pe.Code == "0A000":
+			errs++
+		case err != nil:
+			t.Fatalf("run %d: %v", i, err)
+		case *a != 1 || b != "x" || cc != nil:
+			t.Fatalf("run %d: %v %q %v", i, *a, b, cc)
+		}
+		c.Close(ctx)
+	}
+	if errs > 1 {
+		t.Errorf("%d of 3 new Parses of the text got 0A000, want at most 1", errs)
+	}
+}

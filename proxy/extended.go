@@ -99,6 +99,7 @@ func (c *conn) parse(msg []byte) error {
 	}
 	c.parsedLocally = ""
 	c.sc.Prepared[st.id] = true
+	c.closeStale(st.id)
 	var b pgwire.Builder
 	b.Begin('P')
 	b.String(st.id)
@@ -161,6 +162,7 @@ func (c *conn) prepared(st *stmt, unnamed bool) (name string, ok bool, err error
 }
 
 func (c *conn) injectParse(name string, st *stmt) {
+	c.closeStale(name)
 	var b pgwire.Builder
 	b.Begin('P')
 	b.String(name)
@@ -170,6 +172,22 @@ func (c *conn) injectParse(name string, st *stmt) {
 	b.Finish()
 	c.sendServer(b.B)
 	c.push(expect{kind: exInjectParse, name: "\x00", id: st.id, unnamed: name == ""})
+}
+
+// closeStale closes a statement the warehouse refused because its result
+// type changed (see onError), before it is prepared again under its name.
+func (c *conn) closeStale(name string) {
+	if name == "" || !c.sc.Stale[name] {
+		return
+	}
+	delete(c.sc.Stale, name)
+	var b pgwire.Builder
+	b.Begin('C')
+	b.Byte('S')
+	b.String(name)
+	b.Finish()
+	c.sendServer(b.B)
+	c.push(expect{kind: exInjectClose})
 }
 
 // unknownStatement is PostgreSQL's error for a statement name it does not
@@ -210,7 +228,7 @@ func (c *conn) bind(msg []byte) error {
 	b.Bytes(rest)
 	b.Finish()
 	c.sendServer(b.B)
-	c.push(expect{kind: exBind})
+	c.push(expect{kind: exBind, id: server})
 	if c.portals == nil {
 		c.portals = map[string]*stmt{}
 	}
@@ -251,7 +269,7 @@ func (c *conn) describe(msg []byte) error {
 	b.String(server)
 	b.Finish()
 	c.sendServer(b.B)
-	c.push(expect{kind: exDescribeStmt, st: st})
+	c.push(expect{kind: exDescribeStmt, st: st, id: server})
 	return nil
 }
 

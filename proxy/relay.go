@@ -47,9 +47,12 @@ type expect struct {
 	shift int
 
 	// exParse, exInjectParse: what to undo if the Parse is not done.
-	name    string // client statement name; "\x00" when none
-	prev    *stmt
-	id      string // statement prepared on the connection
+	name string // client statement name; "\x00" when none
+	prev *stmt
+	// id is the statement's name on the connection: for exParse and
+	// exInjectParse, to undo; for exBind and exDescribeStmt, so that one
+	// whose result type changed is prepared again.
+	id      string
 	unnamed bool
 }
 
@@ -215,6 +218,18 @@ func (c *conn) onError(it *expect, msg []byte) error {
 		return err
 	}
 	it.cap = nil
+	if (it.kind == exBind || it.kind == exDescribeStmt) && it.id != "" && c.sc != nil {
+		if code, _ := parseErrorFields(pgwire.Body(msg)); code == CodeFeatureNotSupported {
+			// "cached plan must not change result type": the statement
+			// was prepared here before its tables changed. Prepare it
+			// again the next time it is needed.
+			delete(c.sc.Prepared, it.id)
+			if c.sc.Stale == nil {
+				c.sc.Stale = map[string]bool{}
+			}
+			c.sc.Stale[it.id] = true
+		}
+	}
 	if !c.inBlock {
 		// The implicit transaction is rolled back.
 		c.dropPendingSets()

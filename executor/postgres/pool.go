@@ -465,6 +465,10 @@ type Conn struct {
 	// PreparedEpoch is the proxy's count of DDL when Prepared was last
 	// known to be current.
 	PreparedEpoch uint64
+	// Stale holds statements the warehouse refused to run because their
+	// result type changed: the proxy closes them before preparing them
+	// again.
+	Stale map[string]bool
 	// Broken is set when the connection can no longer be trusted: it is
 	// closed instead of reused.
 	Broken bool
