@@ -67,6 +67,9 @@ type conn struct {
 	// (pool_mode: session).
 	sessionPool bool
 	held        *held // an extended batch held back for the cache
+	// multi is set while the statements of a Query of several are
+	// answered: they share an implicit transaction.
+	multi bool
 	// parsedLocally names the statement of a Parse the proxy answered
 	// itself since the warehouse last heard from the batch (see
 	// beforeWait).
@@ -414,6 +417,8 @@ func (c *conn) simpleQuery(msg []byte) error {
 // is the capture for the first statement not answered, when its answer
 // is to be stored as it is relayed.
 func (c *conn) answerLocally(sql string, a *fingerprint.Analysis) (n int, failed bool, cp *capture, err error) {
+	c.multi = len(a.Statements) > 1
+	defer func() { c.multi = false }()
 	for ; n < len(a.Statements); n++ {
 		st := &a.Statements[n]
 		if len(a.Statements) > 1 && !st.Parsed {

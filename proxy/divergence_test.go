@@ -314,3 +314,38 @@ func TestStatementStaleAfterWarehouseDDLIsPreparedAgain(t *testing.T) {
 		t.Errorf("%d of 3 new Parses of the text got 0A000, want at most 1", errs)
 	}
 }
+
+// TestQueryOfSeveralStatementsLikePostgreSQL: a Query message of several
+// statements runs in one implicit transaction: a SET in it is undone when
+// a later statement fails, whatever the proxy answered itself, and the
+// answers, errors and statuses are PostgreSQL's.
+func TestQueryOfSeveralStatementsLikePostgreSQL(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	direct := e.twin(t)
+	for _, db := range []string{e.Database, direct.Database} {
+		e.PG.Exec(t, db, `create table few (n int); insert into few values (1), (2)`)
+	}
+	script := []string{
+		`set search_path = 'pg_catalog'`, // the warehouse accepts it: the proxy may keep the next one
+		`reset search_path`,
+		`select current_schema()`,
+		`set search_path = 'pg_catalog'; select 1/0`,
+		`select current_schema()`,
+		`select sum(n) from few; select count(*) from few; select 1/0; select 3`,
+		`BEGIN; select sum(n) from few; set search_path = 'pg_catalog'; select current_schema(); COMMIT`,
+		`select current_schema(); reset search_path; select current_schema()`,
+		`BEGIN; select sum(n) from few; select nosuch from few; select 1`,
+		`select 1`,
+		`ROLLBACK`,
+		`BEGIN; set local search_path = 'pg_catalog'; select current_schema(); COMMIT; select current_schema()`,
+	}
+	want := rawSession(t, direct.DSN(), script)
+	for round := 0; round < 2; round++ {
+		got := rawSession(t, e.DSN(), script)
+		for i := range want {
+			if g, w := withoutTableOIDs(got[i]), withoutTableOIDs(want[i]); string(g) != string(w) {
+				t.Errorf("round %d, %q:\n got %q\nwant %q", round, script[i], g, w)
+			}
+		}
+	}
+}

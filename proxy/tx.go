@@ -376,8 +376,12 @@ func (c *conn) localSet(st *fingerprint.Statement, b *pgwire.Builder) bool {
 		return false
 	}
 	inLazy := c.lazyBegin != "" && c.txStatus == 'T'
-	if !inLazy && (c.txStatus != 'I' || set.Local) {
-		return false // SET LOCAL outside a transaction warns: the warehouse says so
+	if !inLazy && (c.txStatus != 'I' || set.Local || c.multi) {
+		// SET LOCAL outside a transaction warns: the warehouse says so.
+		// In a Query of several statements outside a transaction, a
+		// SET belongs to the implicit transaction, which a later
+		// statement's error rolls back.
+		return false
 	}
 	if c.reportedSetting(set.Name) {
 		return false
