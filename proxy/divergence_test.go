@@ -349,3 +349,42 @@ func TestQueryOfSeveralStatementsLikePostgreSQL(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionFunctionsFromCatalogAreNeverCached: every function in the
+// warehouse's pg_proc whose answer depends on the connection or its
+// transaction (by the marks in its name: backend, client and server
+// addresses, transaction ids and snapshots, temporary schemas, listening
+// channels, statistics) is never answered from the cache, whatever
+// volatility pg_proc gives it.
+func TestConnectionFunctionsFromCatalogAreNeverCached(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	ctx := ctxT(t)
+	c := e.connect(t)
+	rows, err := c.Query(ctx, `select distinct proname from pg_proc
+		where provolatile <> 'v' and pronargs = 0 and prorettype <> 'trigger'::regtype and proretset = false
+		and proname ~ '(backend|inet_client|inet_server|xact_id|txid_current|current_snapshot|temp_schema|trigger_depth|listening|conf_load|^pg_stat_get_)'
+		order by 1`, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) < 10 {
+		t.Fatalf("control: only %d such functions in pg_proc: %v", len(names), names)
+	}
+	for _, name := range names {
+		sql := "select " + name + "()"
+		for i := 0; i < 2; i++ {
+			var v any
+			if err := c.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+		}
+		if n := e.PG.Calls(t, e.Database, sql); n != 2 {
+			t.Errorf("%s ran %d times on the warehouse for two asks, want 2: never from the cache", sql, n)
+		}
+	}
+	t.Logf("%d functions checked: %v", len(names), names)
+}
