@@ -515,12 +515,7 @@ func (c *conn) captureFor(typ byte, portal string) *capture {
 	if typ == 'E' {
 		c.heldCapture = nil
 		if !hc.described {
-			var b pgwire.Builder
-			b.Begin('D')
-			b.Byte('P')
-			b.String(portal)
-			b.Finish()
-			c.sendServer(b.B)
+			c.sendNamed('D', 'P', portal)
 			c.push(expect{kind: exInjectDescribe, cap: hc.cap})
 		}
 	}

@@ -227,12 +227,7 @@ func (c *conn) standInForParse() {
 	if c.parsedLocally == "" {
 		return
 	}
-	var b pgwire.Builder
-	b.Begin('D')
-	b.Byte('S')
-	b.String(c.parsedLocally)
-	b.Finish()
-	c.sendServer(b.B)
+	c.sendNamed('D', 'S', c.parsedLocally)
 	c.push(expect{kind: exInjectDescribe})
 }
 
@@ -614,12 +609,7 @@ func (c *conn) attach(ctx context.Context) error {
 // closePrepared closes the statements the proxy prepared on sc.
 func (c *conn) closePrepared(sc *postgres.Conn) {
 	for name := range sc.Prepared {
-		var b pgwire.Builder
-		b.Begin('C')
-		b.Byte('S')
-		b.String(name)
-		b.Finish()
-		c.sendServer(b.B)
+		c.sendNamed('C', 'S', name)
 		c.push(expect{kind: exInjectClose})
 	}
 	clear(sc.Prepared)
@@ -654,6 +644,17 @@ func (c *conn) maybeRelease() {
 	if c.sc != nil && !c.open && !c.inStartup && c.pinned == "" && !c.sessionPool && c.sc.TxStatus == 'I' && c.head == len(c.pending) {
 		c.detach(false)
 	}
+}
+
+// sendNamed sends the warehouse a Describe ('D') or Close ('C') of the
+// statement ('S') or portal ('P') called name.
+func (c *conn) sendNamed(typ, what byte, name string) {
+	var b pgwire.Builder
+	b.Begin(typ)
+	b.Byte(what)
+	b.String(name)
+	b.Finish()
+	c.sendServer(b.B)
 }
 
 func (c *conn) sendServer(msg []byte) {

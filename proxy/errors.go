@@ -162,26 +162,37 @@ func errorBytes(err error) []byte {
 	return b.B
 }
 
-// errorSeverity reads the severity of an ErrorResponse body, preferring
-// the untranslated V field to S.
-func errorSeverity(body []byte) string {
-	var sev string
+// errorFields calls f with each field of an ErrorResponse or
+// NoticeResponse body, in order, until f returns false.
+func errorFields(body []byte, f func(t byte, v string) bool) {
 	for len(body) > 1 {
-		t := body[0]
 		i := 1
 		for i < len(body) && body[i] != 0 {
 			i++
 		}
-		switch t {
-		case 'V':
-			return string(body[1:i])
-		case 'S':
-			sev = string(body[1:i])
-		}
-		if i >= len(body) {
-			break
+		if !f(body[0], string(body[1:i])) || i >= len(body) {
+			return
 		}
 		body = body[i+1:]
+	}
+}
+
+// errorSeverity reads the severity of an ErrorResponse body, preferring
+// the untranslated V field to S.
+func errorSeverity(body []byte) string {
+	var sev, v string
+	errorFields(body, func(t byte, val string) bool {
+		switch t {
+		case 'V':
+			v = val
+			return false
+		case 'S':
+			sev = val
+		}
+		return true
+	})
+	if v != "" {
+		return v
 	}
 	return sev
 }
@@ -200,24 +211,15 @@ func connectFailed(err error) error {
 
 // parseErrorFields reads the SQLSTATE and message of an ErrorResponse body.
 func parseErrorFields(body []byte) (code, msg string) {
-	for len(body) > 1 {
-		t := body[0]
-		i := 1
-		for i < len(body) && body[i] != 0 {
-			i++
-		}
-		v := string(body[1:i])
+	errorFields(body, func(t byte, v string) bool {
 		switch t {
 		case 'C':
 			code = v
 		case 'M':
 			msg = v
 		}
-		if i >= len(body) {
-			break
-		}
-		body = body[i+1:]
-	}
+		return true
+	})
 	return code, msg
 }
 
@@ -238,17 +240,10 @@ func shiftPosition(msg []byte, shift int) []byte {
 	if shift == 0 || len(msg) < 5 || (msg[0] != 'E' && msg[0] != 'N') {
 		return msg
 	}
-	body := pgwire.Body(msg)
 	var b pgwire.Builder
 	b.Begin(msg[0])
 	found := false
-	for len(body) > 1 {
-		t := body[0]
-		i := 1
-		for i < len(body) && body[i] != 0 {
-			i++
-		}
-		v := string(body[1:i])
+	errorFields(pgwire.Body(msg), func(t byte, v string) bool {
 		if t == 'P' {
 			if n, err := strconv.Atoi(v); err == nil {
 				v, found = strconv.Itoa(n+shift), true
@@ -256,11 +251,8 @@ func shiftPosition(msg []byte, shift int) []byte {
 		}
 		b.Byte(t)
 		b.String(v)
-		if i >= len(body) {
-			break
-		}
-		body = body[i+1:]
-	}
+		return true
+	})
 	if !found {
 		return msg
 	}

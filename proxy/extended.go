@@ -140,12 +140,7 @@ func (c *conn) prepared(st *stmt, unnamed bool) (name string, ok bool, err error
 	// Ask the fresh statement's result type before anything runs it.
 	want := st.desc
 	now := &stmt{}
-	var b pgwire.Builder
-	b.Begin('D')
-	b.Byte('S')
-	b.String(st.id)
-	b.Finish()
-	c.sendServer(b.B)
+	c.sendNamed('D', 'S', st.id)
 	c.push(expect{kind: exInjectDescribe, st: now})
 	c.sendServer(flushMessage)
 	if err := c.flushServer(); err != nil {
@@ -181,12 +176,7 @@ func (c *conn) closeStale(name string) {
 		return
 	}
 	delete(c.sc.Stale, name)
-	var b pgwire.Builder
-	b.Begin('C')
-	b.Byte('S')
-	b.String(name)
-	b.Finish()
-	c.sendServer(b.B)
+	c.sendNamed('C', 'S', name)
 	c.push(expect{kind: exInjectClose})
 }
 
@@ -263,12 +253,7 @@ func (c *conn) describe(msg []byte) error {
 	if !ok {
 		return err
 	}
-	var b pgwire.Builder
-	b.Begin('D')
-	b.Byte('S')
-	b.String(server)
-	b.Finish()
-	c.sendServer(b.B)
+	c.sendNamed('D', 'S', server)
 	c.push(expect{kind: exDescribeStmt, st: st, id: server})
 	return nil
 }

@@ -473,13 +473,7 @@ func (c *conn) syncSettings() {
 		return
 	}
 	if sql := sc.SettingsSQL(c.settings); sql != "" {
-		var b pgwire.Builder
-		b.Begin('Q')
-		b.String(sql)
-		b.Finish()
-		c.sendServer(b.B)
-		c.push(expect{kind: exReplay})
-		sc.Unnamed = ""
+		c.sendReplay(sql)
 	}
 	sc.SettingsOwner = c
 	sc.SettingsVersion = c.settingsVersion
