@@ -79,6 +79,8 @@ type Transaction struct {
 	ReadOnly   bool   // READ ONLY given
 	ReadWrite  bool   // READ WRITE given
 	Deferrable bool   // DEFERRABLE given
+	// NotDeferrable is NOT DEFERRABLE given.
+	NotDeferrable bool
 	Chain      bool   // COMMIT AND CHAIN, ROLLBACK AND CHAIN
 	Savepoint  string // savepoint name, or the prepared transaction's gid
 }
@@ -98,6 +100,11 @@ type SetCommand struct {
 	Reset bool // RESET, SET ... TO DEFAULT, RESET ALL, DISCARD ALL
 	Key   bool // the setting changes answers: its value belongs in cache keys
 	Known bool // the proxy can carry it across connections (in the key, or harmless)
+	// Characteristics are those SET SESSION CHARACTERISTICS gives. With
+	// one, Name is the setting it changes (default_transaction_isolation,
+	// default_transaction_read_only, default_transaction_deferrable);
+	// with several, Name is "session characteristics".
+	Characteristics *Transaction
 }
 
 // Cursor describes DECLARE name [BINARY] [SCROLL] CURSOR [WITH HOLD] FOR
@@ -111,16 +118,26 @@ type Cursor struct {
 	Query string
 }
 
-// Fetch describes FETCH and MOVE.
+// Fetch describes FETCH and MOVE as PostgreSQL's parser reads them: NEXT
+// is FORWARD 1, PRIOR BACKWARD 1, FIRST ABSOLUTE 1, LAST ABSOLUTE -1, a
+// bare count FORWARD count.
 type Fetch struct {
-	Name string // the cursor, as PostgreSQL's parser gives it
-	Move bool   // MOVE: positions without returning rows
-	// Forward is set for the forms that read on from the current
-	// position: FETCH, NEXT, n, FORWARD n (n > 0), ALL, FORWARD ALL.
-	// Count is then how many rows, -1 for ALL.
-	Forward bool
-	Count   int64
+	Name      string // the cursor, as PostgreSQL's parser gives it
+	Move      bool   // MOVE: positions without returning rows
+	Direction FetchDirection
+	Count     int64 // may be negative; see All
+	All       bool  // ALL, FORWARD ALL, BACKWARD ALL
 }
+
+// FetchDirection is the direction of a FETCH or MOVE.
+type FetchDirection uint8
+
+const (
+	FetchForward FetchDirection = iota
+	FetchBackward
+	FetchAbsolute
+	FetchRelative
+)
 
 // Statement is one statement of an analysed text.
 type Statement struct {

@@ -394,12 +394,14 @@ func (w *walker) details(n *pg_query.Node) {
 			Binary: d.Options&cursorOptBinary != 0, Scroll: d.Options&cursorOptScroll != 0}
 	case *pg_query.Node_FetchStmt:
 		f := x.FetchStmt
-		s.Fetch = &Fetch{Name: f.Portalname, Move: f.Ismove}
-		if f.Direction == pg_query.FetchDirection_FETCH_FORWARD && f.HowMany > 0 {
-			s.Fetch.Forward, s.Fetch.Count = true, f.HowMany
-			if f.HowMany == math.MaxInt64 {
-				s.Fetch.Count = -1
-			}
+		s.Fetch = &Fetch{Name: f.Portalname, Move: f.Ismove, Count: f.HowMany, All: f.HowMany == math.MaxInt64}
+		switch f.Direction {
+		case pg_query.FetchDirection_FETCH_BACKWARD:
+			s.Fetch.Direction = FetchBackward
+		case pg_query.FetchDirection_FETCH_ABSOLUTE:
+			s.Fetch.Direction = FetchAbsolute
+		case pg_query.FetchDirection_FETCH_RELATIVE:
+			s.Fetch.Direction = FetchRelative
 		}
 	case *pg_query.Node_ClosePortalStmt:
 		s.Close = x.ClosePortalStmt.Portalname
@@ -429,6 +431,7 @@ func txOptions(tx *Transaction, opts []*pg_query.Node) {
 			}
 		case "transaction_deferrable":
 			tx.Deferrable = v == "1" || v == "true"
+			tx.NotDeferrable = !tx.Deferrable
 		}
 	}
 }
@@ -465,6 +468,7 @@ func (w *walker) setCommand(v *pg_query.VariableSetStmt) {
 		txOptions(tx, v.Args)
 		c.Value = tx.Isolation
 		c.Known = true
+		c.Characteristics = tx
 		switch {
 		case len(v.Args) != 1:
 		case tx.Isolation != "":

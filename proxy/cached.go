@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/fingerprint"
@@ -146,6 +147,10 @@ func (c *conn) cachedRead(sql string, shift int, a *fingerprint.Analysis, r Rule
 		return false, false, nil, nil
 	case errors.Is(err, errClientGone):
 		return true, true, nil, err
+	case relayOnError(err):
+		// The warehouse refused or failed the statement: it answers it,
+		// with the rows it sends before its error, exactly.
+		return false, false, nil, nil
 	case err != nil:
 		return true, true, nil, c.failStatement(err, shift)
 	}
@@ -203,6 +208,24 @@ func (c *conn) storeCapture(resv *cache.Reservation, a *fingerprint.Analysis, r 
 	}}
 }
 
+// relayOnError reports whether a fill's error is the warehouse's answer to
+// the statement (a syntax error, a division by zero half way through the
+// rows): the statement is then sent to the warehouse, whose answer the
+// client gets as PostgreSQL gives it, rows before the error included.
+// Timeouts, cancels, and a warehouse that cannot be reached are the
+// proxy's to answer.
+func relayOnError(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch {
+	case pe.Code == CodeQueryCanceled, strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "53"), strings.HasPrefix(pe.Code, "57P"):
+		return false
+	}
+	return true
+}
+
 // failStatement writes the error of a statement the proxy answered for
 // the session, its position moved by shift characters; inside a lazily
 // begun transaction, the transaction fails with it, as on the warehouse.
@@ -211,7 +234,7 @@ func (c *conn) failStatement(err error, shift int) error {
 	if e.Severity == "FATAL" {
 		return e
 	}
-	c.failLazyTx()
+	c.failTx()
 	return c.writeClient(shiftPosition(errorBytes(e), shift), false)
 }
 

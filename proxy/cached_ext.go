@@ -326,7 +326,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	res, err := c.cacheGet(c.cacheRequest(c.cacheKey(a, r, bound), a, r), func() cache.Filler {
 		run := c.filler(&executor.Request{
 			Login: executor.Login(c.login), SQL: h.st.query, Statement: h.st.id, ParamOIDs: oids, ParamFormats: h.paramFormats,
-			Params: h.params, ResultFormats: h.resultFormats, Settings: c.settings, MaxBytes: r.MaxEntryBytes,
+			Params: h.params, ResultFormats: h.resultFormats, Settings: c.effective(), MaxBytes: r.MaxEntryBytes,
 		}, r)
 		if !slices.Contains(h.resultFormats, 1) {
 			return run
@@ -470,7 +470,7 @@ func (c *conn) fromText(text cache.Request, formats []int16, run cache.Filler) c
 // extra_float_digits of 3, or of 1 or more from PostgreSQL 12 on. The
 // value is the one PostgreSQL's parser reads from the session's SET.
 func (c *conn) exactFloats() bool {
-	sql, ok := c.settings["extra_float_digits"]
+	sql, ok := c.effective()["extra_float_digits"]
 	if !ok {
 		return false // the warehouse's default, which the proxy cannot see
 	}
@@ -528,8 +528,9 @@ func (c *conn) captureFor(typ byte, portal string) *capture {
 // portal would: to the end of the transaction, or of the Sync outside
 // one, or until closed or bound again.
 type cachedPortal struct {
-	desc []byte // RowDescription or NoData, for Describe
-	rows []byte // the DataRows not yet sent
+	desc  []byte // RowDescription or NoData, for Describe
+	rows  []byte // the DataRows not yet sent
+	depth int    // savepoints open when it was bound
 }
 
 // newCachedPortal makes a portal of a stored answer: RowDescription,
@@ -581,6 +582,10 @@ func (c *conn) cachedPortalMessage(typ byte, name string, maxRows int32) bool {
 	if p == nil {
 		return false
 	}
+	if c.txStatus == 'E' {
+		c.failedTxMessage()
+		return true
+	}
 	switch typ {
 	case 'D':
 		c.push(expect{kind: exSynthetic, msg: p.desc})
@@ -593,8 +598,20 @@ func (c *conn) cachedPortalMessage(typ byte, name string, maxRows int32) bool {
 	return true
 }
 
+// failedTxMessage answers an extended-protocol message in a failed
+// transaction as PostgreSQL does: 25P02, and the rest to Sync is skipped.
+func (c *conn) failedTxMessage() {
+	if c.sc != nil {
+		c.proxyError(errInFailedTx)
+		return
+	}
+	c.push(expect{kind: exSynthetic, msg: errorBytes(errInFailedTx)})
+	c.skipping = true
+}
+
 // keepPortal registers a portal answered from the cache.
 func (c *conn) keepPortal(name string, p *cachedPortal) {
+	p.depth = len(c.savepoints)
 	if c.cportals == nil {
 		c.cportals = map[string]*cachedPortal{}
 	}

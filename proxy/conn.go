@@ -82,6 +82,7 @@ type conn struct {
 	replaying     bool // releasing held messages: do not hold them again
 
 	cursors    map[string]*proxyCursor // cursors answered from the cache, by name
+	whCursors  map[string]bool         // cursors the open transaction declared on the warehouse
 	savepoints []savepoint             // the open transaction's savepoints
 	// lazyLog holds the statements of a lazily begun transaction that
 	// the proxy answered and the warehouse must see if the transaction
@@ -368,6 +369,9 @@ func (c *conn) simpleQuery(msg []byte) error {
 		if a != nil && len(a.Statements) == 1 && c.deallocate(&a.Statements[0]) {
 			return c.writeReady()
 		}
+		if a != nil {
+			c.materializeNamed(a)
+		}
 		return c.relayQuery(msg, a, nil, 0)
 	}
 	a := c.srv.cfg.Analyzer.Analyze(sql)
@@ -451,7 +455,7 @@ func (c *conn) answerStatement(st *fingerprint.Statement, sa *fingerprint.Analys
 			b.String(c.applyLocalTx(tx, st.Text))
 			b.Finish()
 		} else {
-			c.abortedLazyTx(&b)
+			appendError(&b, errInFailedTx)
 			failed = true
 		}
 	case st.Tx != nil:
@@ -534,6 +538,7 @@ func (c *conn) relayQuery(msg []byte, a *fingerprint.Analysis, cp *capture, shif
 
 // functionCall relays the legacy fastpath FunctionCall message.
 func (c *conn) functionCall(msg []byte) error {
+	c.txReads = false // a function may write
 	if err := c.ensureAttached(); err != nil {
 		return c.replyError(err)
 	}
@@ -591,19 +596,26 @@ func (c *conn) attach(ctx context.Context) error {
 	c.mu.Lock()
 	c.sc = sc
 	c.mu.Unlock()
-	if epoch := c.srv.ddlEpoch.Load(); sc.PreparedEpoch != epoch {
-		// DDL through the proxy since these statements were prepared:
-		// prepare them again when used, as a client's new Parse would.
-		sc.PreparedEpoch = epoch
-		if len(sc.Prepared) > 0 {
-			c.closePrepared(sc)
-		}
-	}
+	c.preparedCurrent()
 	if len(sc.Prepared) > postgres.MaxPrepared {
 		c.closePrepared(sc)
 	}
 	c.syncSettings()
 	return nil
+}
+
+// preparedCurrent closes the statements prepared on the attached
+// connection before DDL through the proxy, so that they are prepared again
+// when used, as a client's new Parse would be. A session holding its
+// connection (a transaction, session pooling) checks at each Parse.
+func (c *conn) preparedCurrent() {
+	sc := c.sc
+	if epoch := c.srv.ddlEpoch.Load(); sc.PreparedEpoch != epoch {
+		sc.PreparedEpoch = epoch
+		if len(sc.Prepared) > 0 {
+			c.closePrepared(sc)
+		}
+	}
 }
 
 // closePrepared closes the statements the proxy prepared on sc.
@@ -613,6 +625,7 @@ func (c *conn) closePrepared(sc *postgres.Conn) {
 		c.push(expect{kind: exInjectClose})
 	}
 	clear(sc.Prepared)
+	clear(sc.Stale)
 	c.sendServer(flushMessage)
 }
 

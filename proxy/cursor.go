@@ -30,33 +30,175 @@ import (
 // psqlODBC's statement savepoints do not send the transaction to the
 // warehouse.
 
-// proxyCursor is a cursor whose rows come from a cached answer.
+// maxCursors bounds the cursors the proxy holds for a session (each keeps
+// its answer alive); beyond, cursors are declared on the warehouse.
+const maxCursors = 64
+
+// proxyCursor is a cursor whose rows come from a cached answer. Its
+// position is PostgreSQL's: 0 before the first row, n+1 after the last,
+// else on row pos.
 type proxyCursor struct {
 	declare string // the DECLARE statement, to declare it on the warehouse
 	desc    []byte // RowDescription
-	rows    []byte // DataRows not yet read
-	pos     int64  // rows read so far
+	rows    []byte // every DataRow of the answer
+	offs    []int  // where each row starts in rows, then len(rows)
+	pos     int64
+	scroll  bool // declared SCROLL: every direction is the proxy's to answer
 	hold    bool
 	inTx    bool // declared in the open transaction
 	depth   int  // savepoints open when it was declared
 }
 
+func newProxyCursor(declare string, p *cachedPortal, scroll, hold bool) *proxyCursor {
+	pc := &proxyCursor{declare: declare, desc: p.desc, rows: p.rows, scroll: scroll, hold: hold}
+	for off := 0; off < len(p.rows); off += 1 + int(binary.BigEndian.Uint32(p.rows[off+1:off+5])) {
+		pc.offs = append(pc.offs, off)
+	}
+	pc.offs = append(pc.offs, len(p.rows))
+	return pc
+}
+
+// n is the number of rows.
+func (pc *proxyCursor) n() int64 { return int64(len(pc.offs) - 1) }
+
+// forward reads up to count rows forward (-1: all; 0: none, and no
+// move), appending them to out when emit, as PostgreSQL's PortalRunSelect
+// does.
+func (pc *proxyCursor) forward(count int64, emit bool, out []byte) ([]byte, int64) {
+	n := pc.n()
+	if pc.pos > n || count == 0 {
+		return out, 0
+	}
+	first, last := pc.pos+1, n
+	if count > 0 && first+count-1 < n {
+		last = first + count - 1
+	}
+	k := max(last-first+1, 0)
+	if emit && k > 0 {
+		out = append(out, pc.rows[pc.offs[first-1]:pc.offs[last]]...)
+	}
+	if count < 0 || k < count {
+		pc.pos = n + 1
+	} else {
+		pc.pos = last
+	}
+	return out, k
+}
+
+// backward reads up to count rows backward (-1: all; 0: none), the
+// nearest first.
+func (pc *proxyCursor) backward(count int64, emit bool, out []byte) ([]byte, int64) {
+	if pc.pos == 0 || count == 0 {
+		return out, 0
+	}
+	top := min(pc.pos-1, pc.n())
+	bottom := int64(1)
+	if count > 0 {
+		bottom = max(top-count+1, 1)
+	}
+	k := max(top-bottom+1, 0)
+	for r := top; emit && r >= bottom; r-- {
+		out = append(out, pc.rows[pc.offs[r-1]:pc.offs[r]]...)
+	}
+	if count < 0 || k < count {
+		pc.pos = 0
+	} else {
+		pc.pos = bottom
+	}
+	return out, k
+}
+
+// fetch carries out a FETCH (emit) or MOVE as PostgreSQL's
+// DoPortalRunFetch does, returning the rows and their count.
+func (pc *proxyCursor) fetch(f *fingerprint.Fetch, emit bool, out []byte) ([]byte, int64) {
+	dir, count := f.Direction, f.Count
+	if f.All {
+		count = -1
+	}
+	switch {
+	case dir == fingerprint.FetchForward && !f.All && count < 0:
+		dir, count = fingerprint.FetchBackward, -count
+	case dir == fingerprint.FetchBackward && !f.All && count < 0:
+		dir, count = fingerprint.FetchForward, -count
+	case dir == fingerprint.FetchAbsolute && count > 0:
+		pc.pos = 0
+		pc.forward(count-1, false, nil)
+		return pc.forward(1, emit, out)
+	case dir == fingerprint.FetchAbsolute && count < 0:
+		pc.forward(-1, false, nil)
+		pc.backward(-count-1, false, nil)
+		return pc.backward(1, emit, out)
+	case dir == fingerprint.FetchAbsolute:
+		pc.pos = 0
+		return out, 0
+	case dir == fingerprint.FetchRelative && count > 0:
+		pc.forward(count-1, false, nil)
+		return pc.forward(1, emit, out)
+	case dir == fingerprint.FetchRelative && count < 0:
+		pc.backward(-count-1, false, nil)
+		return pc.backward(1, emit, out)
+	case dir == fingerprint.FetchRelative:
+		dir = fingerprint.FetchForward
+	}
+	if count == 0 {
+		// The current row again, if the cursor is on one.
+		onRow := pc.pos >= 1 && pc.pos <= pc.n()
+		if !emit {
+			if onRow {
+				return out, 1
+			}
+			return out, 0
+		}
+		if !onRow {
+			return out, 0
+		}
+		pc.backward(1, false, nil)
+		return pc.forward(1, emit, out)
+	}
+	if dir == fingerprint.FetchBackward {
+		return pc.backward(count, emit, out)
+	}
+	return pc.forward(count, emit, out)
+}
+
+// forwardOnly reports whether a FETCH or MOVE only reads on: what a
+// cursor not declared SCROLL can always do. Anything else PostgreSQL
+// allows it or not by its plan.
+func forwardOnly(f *fingerprint.Fetch) bool {
+	switch f.Direction {
+	case fingerprint.FetchForward:
+		return f.All || f.Count > 0
+	case fingerprint.FetchRelative:
+		return f.Count > 0
+	}
+	return false
+}
+
 // savepoint is one open savepoint of the transaction.
 type savepoint struct {
-	name string
-	sets int // len(pendingSets) when it was set
+	name  string
+	sets  int // len(pendingSets) when it was set
+	logAt int // its SAVEPOINT's place in lazyLog, if the proxy answered it
 }
 
 // localDeclare answers a DECLARE CURSOR of a cacheable query from the
 // cache.
 func (c *conn) localDeclare(st *fingerprint.Statement, b *pgwire.Builder) (done, failed bool) {
 	cur := st.Cursor
-	if cur.Binary || cur.Query == "" || (c.txStatus != 'T' && !cur.Hold) || !c.cacheOK() {
+	switch {
+	case cur.Binary || cur.Query == "" || !c.cacheOK() || len(c.cursors) >= maxCursors:
 		return false, false
+	case c.txStatus == 'I' && (!cur.Hold || c.multi):
+		// Outside a transaction only a WITH HOLD cursor outlives its
+		// statement, and in a Query of several, the implicit
+		// transaction's end decides.
+		return false, false
+	case c.whCursors[cur.Name]:
+		return false, false // the warehouse has one of that name: it answers 42P03
 	}
 	if c.cursors[cur.Name] != nil {
 		appendError(b, newError(CodeDuplicateCursor, fmt.Sprintf("cursor %q already exists", cur.Name)))
-		c.failLazyTx()
+		c.failTx()
 		return true, true
 	}
 	a := c.srv.cfg.Analyzer.Analyze(cur.Query)
@@ -73,8 +215,9 @@ func (c *conn) localDeclare(st *fingerprint.Statement, b *pgwire.Builder) (done,
 	if c.cursors == nil {
 		c.cursors = map[string]*proxyCursor{}
 	}
-	c.cursors[cur.Name] = &proxyCursor{declare: st.Text, desc: p.desc, rows: p.rows, hold: cur.Hold,
-		inTx: c.txStatus == 'T', depth: len(c.savepoints)}
+	pc := newProxyCursor(st.Text, p, cur.Scroll, cur.Hold)
+	pc.inTx, pc.depth = c.txStatus == 'T', len(c.savepoints)
+	c.cursors[cur.Name] = pc
 	b.Begin('C')
 	b.String("DECLARE CURSOR")
 	b.Finish()
@@ -88,22 +231,20 @@ func (c *conn) localFetch(st *fingerprint.Statement, b *pgwire.Builder) bool {
 	if pc == nil || c.txStatus == 'E' {
 		return false
 	}
-	if !f.Forward {
+	if !pc.scroll && !forwardOnly(f) {
+		// Backwards, absolute, or re-reading the current row: what
+		// PostgreSQL allows a cursor not declared SCROLL depends on its
+		// plan.
 		c.materializeCursor(f.Name) // the warehouse answers the rest
 		return false
-	}
-	n, end := int64(0), 0
-	for end < len(pc.rows) && (f.Count < 0 || n < f.Count) {
-		end += 1 + int(binary.BigEndian.Uint32(pc.rows[end+1:end+5]))
-		n++
 	}
 	tag := "MOVE "
 	if !f.Move {
 		tag = "FETCH "
 		b.B = append(b.B, pc.desc...)
-		b.B = append(b.B, pc.rows[:end]...)
 	}
-	pc.rows, pc.pos = pc.rows[end:], pc.pos+n
+	var n int64
+	b.B, n = pc.fetch(f, !f.Move, b.B)
 	b.Begin('C')
 	b.String(tag + strconv.FormatInt(n, 10))
 	b.Finish()
@@ -148,7 +289,10 @@ func (c *conn) materializeCursor(name string) bool {
 	}
 	delete(c.cursors, name)
 	c.sendReplay(pc.declare)
-	if pc.pos > 0 {
+	switch {
+	case pc.pos > pc.n():
+		c.sendReplay("MOVE FORWARD ALL IN " + quoteIdent(name))
+	case pc.pos > 0:
 		c.sendReplay("MOVE FORWARD " + strconv.FormatInt(pc.pos, 10) + " IN " + quoteIdent(name))
 	}
 	if pc.hold {
@@ -196,12 +340,13 @@ func (c *conn) endCursors(committed bool) {
 // transaction goes there.
 func (c *conn) localSavepoint(st *fingerprint.Statement, b *pgwire.Builder) (done, failed bool) {
 	tx := st.Tx
-	if c.lazyBegin == "" || c.txStatus != 'T' || c.sc != nil {
+	if c.lazyBegin == "" || c.txStatus != 'T' || c.sc != nil || len(c.lazyLog) >= maxLazyLog {
 		return false, false
 	}
+	released := -1 // the log entry of a savepoint released right after it was set
 	switch tx.Op {
 	case fingerprint.TxSavepoint:
-		c.savepoints = append(c.savepoints, savepoint{name: tx.Savepoint, sets: len(c.pendingSets)})
+		c.savepoints = append(c.savepoints, savepoint{name: tx.Savepoint, sets: len(c.pendingSets), logAt: len(c.lazyLog)})
 		b.Begin('C')
 		b.String("SAVEPOINT")
 		b.Finish()
@@ -209,12 +354,14 @@ func (c *conn) localSavepoint(st *fingerprint.Statement, b *pgwire.Builder) (don
 		i := c.findSavepoint(tx.Savepoint)
 		if i < 0 {
 			appendError(b, newError(CodeNoSavepoint, fmt.Sprintf("savepoint %q does not exist", tx.Savepoint)))
-			c.failLazyTx()
+			c.failTx()
 			return true, true
 		}
 		tag := "RELEASE"
 		if tx.Op == fingerprint.TxRollbackTo {
 			tag = "ROLLBACK"
+		} else if i == len(c.savepoints)-1 && c.savepoints[i].logAt == len(c.lazyLog)-1 {
+			released = c.savepoints[i].logAt
 		}
 		c.toSavepoint(i, tx.Op == fingerprint.TxRollbackTo)
 		b.Begin('C')
@@ -222,6 +369,12 @@ func (c *conn) localSavepoint(st *fingerprint.Statement, b *pgwire.Builder) (don
 		b.Finish()
 	default:
 		return false, false
+	}
+	if released >= 0 {
+		// psqlODBC's statement savepoint, released with nothing kept in
+		// between: the warehouse need not see either.
+		c.lazyLog = c.lazyLog[:released]
+		return true, false
 	}
 	c.lazyLog = append(c.lazyLog, st.Text)
 	return true, false
@@ -244,7 +397,15 @@ func (c *conn) findSavepoint(name string) int {
 func (c *conn) toSavepoint(i int, rollback bool) {
 	sp := c.savepoints[i]
 	if !rollback {
+		// What was opened inside the released savepoints belongs to the
+		// one around them now.
 		c.savepoints = c.savepoints[:i]
+		for _, pc := range c.cursors {
+			pc.depth = min(pc.depth, i)
+		}
+		for _, p := range c.cportals {
+			p.depth = min(p.depth, i)
+		}
 		return
 	}
 	c.savepoints = c.savepoints[:i+1]
@@ -257,13 +418,18 @@ func (c *conn) toSavepoint(i int, rollback bool) {
 			delete(c.cursors, name)
 		}
 	}
+	for name, p := range c.cportals {
+		if p.depth > i {
+			delete(c.cportals, name)
+		}
+	}
 }
 
 // onSavepoint follows a savepoint statement the warehouse carried out.
 func (c *conn) onSavepoint(tx *fingerprint.Transaction) {
 	switch tx.Op {
 	case fingerprint.TxSavepoint:
-		c.savepoints = append(c.savepoints, savepoint{name: tx.Savepoint, sets: len(c.pendingSets)})
+		c.savepoints = append(c.savepoints, savepoint{name: tx.Savepoint, sets: len(c.pendingSets), logAt: -1})
 	case fingerprint.TxRelease, fingerprint.TxRollbackTo:
 		if i := c.findSavepoint(tx.Savepoint); i >= 0 {
 			c.toSavepoint(i, tx.Op == fingerprint.TxRollbackTo)

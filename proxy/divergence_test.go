@@ -338,6 +338,13 @@ func TestQueryOfSeveralStatementsLikePostgreSQL(t *testing.T) {
 		`select 1`,
 		`ROLLBACK`,
 		`BEGIN; set local search_path = 'pg_catalog'; select current_schema(); COMMIT; select current_schema()`,
+		// Rows before an error reach the client, then the error.
+		`select n from generate_series(0, 5) n where 100 / (5 - n) > 0`,
+		`select n from generate_series(0, 5) n where 100 / (5 - n) > 0; select 1`,
+		`BEGIN`,
+		`select n from generate_series(0, 5) n where 100 / (5 - n) > 0`,
+		`select 1`,
+		`ROLLBACK`,
 	}
 	want := rawSession(t, direct.DSN(), script)
 	for round := 0; round < 2; round++ {
@@ -387,4 +394,141 @@ func TestConnectionFunctionsFromCatalogAreNeverCached(t *testing.T) {
 		}
 	}
 	t.Logf("%d functions checked: %v", len(names), names)
+}
+
+// TestCopyFromWithNoticePerRow: a trigger raising a notice for every row
+// of a COPY FROM STDIN: the client gets every notice while it sends, as
+// from PostgreSQL, and the COPY ends (neither side left blocked on a full
+// socket).
+func TestCopyFromWithNoticePerRow(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	ctx := ctxT(t)
+	e.PG.Exec(t, e.Database, `create table noisy (t text);
+create function shout() returns trigger language plpgsql as $$begin raise notice 'row %: %', length(new.t), repeat('n', 200); return new; end$$;
+create trigger shout before insert on noisy for each row execute function shout()`)
+	for _, dsn := range []string{e.DirectDSN(), e.DSN()} {
+		cfg, err := pgconn.ParseConfig(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notices := 0
+		cfg.OnNotice = func(*pgconn.PgConn, *pgconn.Notice) { notices++ }
+		pc, err := pgconn.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := strings.Repeat(strings.Repeat("x", 2000)+"\n", 3000)
+		tag, err := pc.CopyFrom(ctx, strings.NewReader(src), "copy noisy from stdin")
+		if err != nil || tag.RowsAffected() != 3000 || notices != 3000 {
+			t.Errorf("%s: COPY gave %v, %s, %d notices; want 3000 rows and notices", dsn, err, tag, notices)
+		}
+		pc.Close(ctx)
+	}
+}
+
+// TestPreparedFetchOfLaterCursor: a FETCH prepared before its cursor
+// exists (pgx's cursor tests), run after a DECLARE the proxy answered from
+// the cache, alone or in one pipeline with the DECLARE, reads the cursor
+// as on PostgreSQL.
+func TestPreparedFetchOfLaterCursor(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	ctx := ctxT(t)
+	run := func(dsn string, pipeline bool) string {
+		pc, err := pgconn.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close(ctx)
+		if _, err := pc.Prepare(ctx, "ps", `fetch all in "c"`, nil); err != nil {
+			return "prepare: " + err.Error()
+		}
+		if _, err := pc.Exec(ctx, "begin").ReadAll(); err != nil {
+			return "begin: " + err.Error()
+		}
+		declare := `declare "c" cursor for select n, n::text from generate_series(1, 3) n`
+		var res *pgconn.ResultReader
+		if pipeline {
+			p := pc.StartPipeline(ctx)
+			p.SendQueryParams(declare, nil, nil, nil, nil)
+			p.SendQueryPrepared("ps", nil, nil, nil)
+			if err := p.Sync(); err != nil {
+				return "sync: " + err.Error()
+			}
+			var out []string
+			for {
+				r, err := p.GetResults()
+				if err != nil {
+					out = append(out, "error: "+err.Error())
+					break
+				}
+				if rr, ok := r.(*pgconn.ResultReader); ok {
+					rows := rr.Read()
+					out = append(out, fmt.Sprint(rows.Err, rows.Rows))
+				}
+				if _, ok := r.(*pgconn.PipelineSync); ok {
+					break
+				}
+			}
+			p.Close()
+			return strings.Join(out, "; ")
+		}
+		if _, err := pc.Exec(ctx, declare).ReadAll(); err != nil {
+			return "declare: " + err.Error()
+		}
+		res = pc.ExecPrepared(ctx, "ps", nil, nil, nil)
+		r := res.Read()
+		return fmt.Sprint(r.Err, r.Rows)
+	}
+	for _, pipeline := range []bool{false, true} {
+		want := run(e.DirectDSN(), pipeline)
+		for round := 0; round < 2; round++ {
+			if got := run(e.DSN(), pipeline); got != want {
+				t.Errorf("pipeline %v, round %d: got %s, want %s", pipeline, round, got, want)
+			}
+		}
+	}
+}
+
+// TestSessionPoolingPreparesAgainAfterDDL: in session pooling, after DDL
+// through the proxy changes a table, the client's old statement gets
+// PostgreSQL's 0A000 and a new one of the same text the table's new shape
+// and parameter types, as on PostgreSQL.
+func TestSessionPoolingPreparesAgainAfterDDL(t *testing.T) {
+	e := sessionEnv(t)
+	twin := e.twin(t)
+	for _, db := range []string{e.Database, twin.Database} {
+		e.PG.Exec(t, db, `create table ddlt (id int, f1 int, flag int); insert into ddlt values (1, 2, 1)`)
+	}
+	ctx := ctxT(t)
+	run := func(dsn string) string {
+		pc, err := pgconn.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close(ctx)
+		var out []string
+		step := func(what string, err error, more ...any) {
+			out = append(out, fmt.Sprint(what, " ", err, more))
+		}
+		sd, err := pc.Prepare(ctx, "s1", "select * from ddlt where id = $1", nil)
+		step("prepare s1", err, len(sd.Fields))
+		r := pc.ExecPrepared(ctx, "s1", [][]byte{[]byte("1")}, nil, nil).Read()
+		step("exec s1", r.Err, r.Rows)
+		_, err = pc.Exec(ctx, "alter table ddlt drop column f1; alter table ddlt alter column flag type bool using flag = 1").ReadAll()
+		step("alter", err)
+		r = pc.ExecPrepared(ctx, "s1", [][]byte{[]byte("1")}, nil, nil).Read()
+		step("exec s1 again", r.Err)
+		step("deallocate", pc.Deallocate(ctx, "s1"))
+		sd, err = pc.Prepare(ctx, "s2", "select * from ddlt where id = $1", nil)
+		step("prepare s2", err, len(sd.Fields))
+		sd, err = pc.Prepare(ctx, "s3", "select * from ddlt where flag = $1", nil)
+		step("prepare s3", err, sd.ParamOIDs)
+		r = pc.ExecPrepared(ctx, "s2", [][]byte{[]byte("1")}, nil, nil).Read()
+		step("exec s2", r.Err, r.Rows)
+		return strings.Join(out, "\n")
+	}
+	want := run(twin.DSN())
+	if got := run(e.DSN()); got != want {
+		t.Errorf("through the proxy (direct -, proxy +):\n%s", lineDiff(want, got))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
 
@@ -74,6 +75,7 @@ func (c *conn) parse(msg []byte) error {
 	if ok, err := c.extendedAttach(); !ok {
 		return err
 	}
+	c.preparedCurrent()
 	if c.stmts == nil {
 		c.stmts = map[string]*stmt{}
 	}
@@ -84,6 +86,9 @@ func (c *conn) parse(msg []byte) error {
 	}
 	st := &stmt{query: string(query), oids: append([]byte(nil), oids...), id: statementID(query, oids)}
 	st.analysis = c.analyze(st.query)
+	if st.analysis != nil {
+		c.materializeNamed(st.analysis) // FETCH of a cursor the proxy holds: the warehouse takes it
+	}
 	c.stmts[name] = st
 	undo := expect{kind: exParse, name: name, prev: prev, id: st.id, unnamed: name == ""}
 	if name == "" {
@@ -134,7 +139,7 @@ func (c *conn) prepared(st *stmt, unnamed bool) (name string, ok bool, err error
 	}
 	c.injectParse(st.id, st)
 	c.sc.Prepared[st.id] = true
-	if st.desc == nil {
+	if st.desc == nil || !fixedResult(st.analysis) {
 		return st.id, true, nil
 	}
 	// Ask the fresh statement's result type before anything runs it.
@@ -167,6 +172,21 @@ func (c *conn) injectParse(name string, st *stmt) {
 	b.Finish()
 	c.sendServer(b.B)
 	c.push(expect{kind: exInjectParse, name: "\x00", id: st.id, unnamed: name == ""})
+}
+
+// fixedResult reports whether PostgreSQL holds a prepared statement to the
+// result type it had when prepared: planned statements do (SELECT, VALUES,
+// and INSERT, UPDATE, DELETE, MERGE with RETURNING); utility statements
+// (FETCH, SHOW, EXPLAIN) learn theirs when they run.
+func fixedResult(a *fingerprint.Analysis) bool {
+	if a == nil || len(a.Statements) != 1 {
+		return false
+	}
+	switch a.Statements[0].Command {
+	case "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE":
+		return true
+	}
+	return false
 }
 
 // closeStale closes a statement the warehouse refused because its result
@@ -205,6 +225,9 @@ func (c *conn) bind(msg []byte) error {
 	if st == nil {
 		c.proxyError(unknownStatement(string(name)))
 		return nil
+	}
+	if st.analysis != nil {
+		c.materializeNamed(st.analysis) // a FETCH prepared before its cursor was declared
 	}
 	server, ok, err := c.prepared(st, len(name) == 0)
 	if !ok {

@@ -315,6 +315,7 @@ func (c *conn) onReady(it *expect, msg []byte) error {
 		c.inBlock = false
 		c.applySets()
 		clear(c.portals)
+		c.endCursors(true) // any end of a transaction closes its cursors without HOLD
 		c.endTx()
 	} else {
 		c.inBlock = true
@@ -355,7 +356,7 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 	if st != nil && (st.Kind == fingerprint.KindDDL || st.Kind == fingerprint.KindUnknown) {
 		c.pendingWrites = append(c.pendingWrites, catalogTable)
 	}
-	if c.txReads && (st == nil || !readsOnly(st)) {
+	if c.txReads && (st == nil || !c.readsOnly(st)) {
 		c.txReads = false
 	}
 	if st != nil && st.Tx != nil {
@@ -383,8 +384,18 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 		c.dropPendingSets()
 		c.endCursors(false)
 		c.pendingWrites = nil
+	case tag == "DECLARE CURSOR" && st != nil && st.Cursor != nil:
+		if c.whCursors == nil {
+			c.whCursors = map[string]bool{}
+		}
+		c.whCursors[st.Cursor.Name] = true
+	case tag == "CLOSE CURSOR" && st != nil:
+		delete(c.whCursors, st.Close)
+	case tag == "CLOSE CURSOR ALL":
+		clear(c.whCursors)
 	case tag == "DEALLOCATE ALL":
 		clear(c.sc.Prepared)
+		clear(c.sc.Stale)
 		c.sc.Unnamed = ""
 		clear(c.stmts)
 	case tag == "SET" || tag == "RESET" || tag == "DISCARD ALL":
@@ -431,6 +442,7 @@ func (c *conn) applySets() {
 			}
 			if sc != nil && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ch.text)), "DISCARD") {
 				clear(sc.Prepared)
+				clear(sc.Stale)
 				sc.Unnamed = ""
 				clear(c.stmts)
 				c.pinned = ""
@@ -439,9 +451,11 @@ func (c *conn) applySets() {
 			delete(c.sqlSettings, ch.cmd.Name)
 			delete(scSettings, ch.cmd.Name)
 		default:
-			c.sqlSettings[ch.cmd.Name] = ch.text
-			if scSettings != nil {
-				scSettings[ch.cmd.Name] = ch.text
+			for _, s := range settingsOf(ch) {
+				c.sqlSettings[s[0]] = s[1]
+				if scSettings != nil {
+					scSettings[s[0]] = s[1]
+				}
 			}
 		}
 	}
@@ -523,10 +537,12 @@ func (c *conn) copyIn() error {
 	}
 }
 
-// watchCopy watches the warehouse while the client sends COPY data: the
-// warehouse says nothing during a COPY that goes well, so anything it
-// sends (an ErrorResponse) ends the COPY. failed is set, and the client's
-// read is cut short, when it does; stop ends the watch.
+// watchCopy watches the warehouse while the client sends COPY data.
+// Notices (a trigger's, one per row perhaps) and parameter changes are
+// relayed to the client as they come, as PostgreSQL sends them; anything
+// else (an ErrorResponse) ends the COPY: failed is set, and the client's
+// read is cut short. The watch is the only writer to the client until
+// stop, which ends it, returns.
 func (c *conn) watchCopy() (failed *atomic.Bool, stop func()) {
 	failed = new(atomic.Bool)
 	sc, nc := c.sc, c.nc
@@ -534,15 +550,29 @@ func (c *conn) watchCopy() (failed *atomic.Bool, stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := sc.R.Probe(); err == nil || !isTimeout(err) {
+		for {
+			typ, err := sc.R.PeekType()
+			if err != nil && isTimeout(err) {
+				return // stopped
+			}
+			if err == nil && (typ == 'N' || typ == 'S') {
+				_, msg, err := sc.R.Next()
+				if err == nil && typ == 'S' {
+					c.onParameterStatus(msg)
+				}
+				if err == nil && c.writeClient(msg, true) == nil {
+					continue
+				}
+			}
 			failed.Store(true)
 			_ = nc.SetReadDeadline(time.Now())
+			return
 		}
 	}()
 	return failed, func() {
 		_ = sc.SetReadDeadline(time.Now()) // ends the watch
 		<-done
-		_ = nc.SetReadDeadline(time.Time{})
+		c.clearReadDeadline()
 	}
 }
 

@@ -234,6 +234,19 @@ func (s *Server) register(c *conn) error {
 	return nil
 }
 
+// rekey gives a session the process ID pid (its warehouse backend's, in
+// session pooling) when no other session has it.
+func (s *Server) rekey(c *conn, pid uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, taken := s.sessions[pid]; taken || pid == 0 || s.sessions[c.pid] != c {
+		return
+	}
+	delete(s.sessions, c.pid)
+	c.pid = pid
+	s.sessions[pid] = c
+}
+
 func (s *Server) unregister(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -65,6 +65,9 @@ func TestSessionPoolingCaches(t *testing.T) {
 	if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
+	if got := c.PgConn().PID(); got != uint32(pid) {
+		t.Errorf("the session's process ID is %d, its backend's %d: pg_terminate_backend of it would miss", got, pid)
+	}
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
 		q := "select region, sum(amount) from dash_sales where amount > $1 group by region order by region"
 		if mode == pgx.QueryExecModeSimpleProtocol {

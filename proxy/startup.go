@@ -278,6 +278,11 @@ func (c *conn) greet() error {
 	if err != nil {
 		return err
 	}
+	if c.sessionPool && c.sc != nil {
+		// The session keeps this backend: its pid is the client's, so
+		// that pg_terminate_backend of it reaches the session.
+		c.srv.rekey(c, c.sc.PID)
+	}
 	var b pgwire.Builder
 	names := make([]string, 0, len(params))
 	for k := range params {

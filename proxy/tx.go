@@ -69,11 +69,44 @@ func (c *conn) effective() map[string]string {
 				delete(m, ch.cmd.Name)
 			}
 		default:
-			m[ch.cmd.Name] = sessionForm(ch.text)
+			for _, s := range settingsOf(ch) {
+				m[s[0]] = s[1]
+			}
 		}
 	}
 	c.eff, c.effVersion = m, c.settingsVersion
 	return m
+}
+
+// settingsOf returns what a SET the session kept sets, by name: the
+// setting and the SQL that applies it outside a transaction. SET SESSION
+// CHARACTERISTICS of several characteristics sets each of their
+// settings.
+func settingsOf(ch setChange) [][2]string {
+	tx := ch.cmd.Characteristics
+	if tx == nil || ch.cmd.Name != "session characteristics" {
+		return [][2]string{{ch.cmd.Name, sessionForm(ch.text)}}
+	}
+	var out [][2]string
+	add := func(name, value string) {
+		out = append(out, [2]string{name, "SET " + name + " = " + quoteLiteral(value)})
+	}
+	if tx.Isolation != "" {
+		add("default_transaction_isolation", tx.Isolation)
+	}
+	switch {
+	case tx.ReadOnly:
+		add("default_transaction_read_only", "on")
+	case tx.ReadWrite:
+		add("default_transaction_read_only", "off")
+	}
+	switch {
+	case tx.Deferrable:
+		add("default_transaction_deferrable", "on")
+	case tx.NotDeferrable:
+		add("default_transaction_deferrable", "off")
+	}
+	return out
 }
 
 // setLocalWord finds the LOCAL of a SET LOCAL, after any leading comments.
@@ -110,12 +143,18 @@ func (c *conn) endTx() {
 	c.lazyLog = nil
 	c.savepoints = nil
 	clear(c.cportals)
+	clear(c.whCursors)
 }
 
 // readsOnly reports whether a statement that ran inside a READ COMMITTED
 // transaction leaves it a transaction that has only read: its later reads
 // may still be answered from the cache.
-func readsOnly(st *fingerprint.Statement) bool {
+func (c *conn) readsOnly(st *fingerprint.Statement) bool {
+	if st.Cursor != nil {
+		// A cursor runs its query: it reads only if the query does.
+		a := c.srv.cfg.Analyzer.Analyze(st.Cursor.Query)
+		return len(a.Statements) == 1 && a.Statements[0].Kind == fingerprint.KindRead && c.readsOnly(&a.Statements[0])
+	}
 	switch st.Kind {
 	case fingerprint.KindRead:
 		return !strings.HasPrefix(st.Reason, fingerprint.ReasonVolatile) && st.Reason != fingerprint.ReasonLocking
@@ -123,7 +162,7 @@ func readsOnly(st *fingerprint.Statement) bool {
 		return st.Set != nil && st.Set.Known && st.Set.Name != ""
 	case fingerprint.KindUtility:
 		switch st.Command {
-		case "SHOW", "DECLARE CURSOR", "FETCH", "CLOSE PORTAL", "EXPLAIN":
+		case "SHOW", "FETCH", "CLOSE PORTAL":
 			return true
 		}
 	case fingerprint.KindTransaction:
@@ -195,13 +234,8 @@ func (c *conn) applyLocalTx(tx *fingerprint.Transaction, sql string) string {
 // CHARACTERISTICS and default_transaction_isolation give the default.
 func readCommitted(isolation string, settings map[string]string) bool {
 	if isolation == "" {
-		for _, name := range []string{"default_transaction_isolation", "session characteristics"} {
-			sql := strings.ToLower(settings[name])
-			if strings.Contains(sql, "repeatable") || strings.Contains(sql, "serializable") {
-				return false
-			}
-		}
-		return true
+			sql := strings.ToLower(settings["default_transaction_isolation"])
+		return !strings.Contains(sql, "repeatable") && !strings.Contains(sql, "serializable")
 	}
 	return isolation == "read committed" || isolation == "read uncommitted"
 }
@@ -234,6 +268,10 @@ func (c *conn) beginOnWarehouse() {
 	for i := range c.pendingSets {
 		c.pendingSets[i].sent = true
 	}
+	if c.txStatus == 'E' {
+		// It failed while the warehouse could not be reached.
+		c.sendAbort()
+	}
 }
 
 // sendReplay sends a statement of the session's own whose answer the
@@ -248,14 +286,15 @@ func (c *conn) sendReplay(sql string) {
 	c.sc.Unnamed = ""
 }
 
-// failLazyTx makes a lazily begun transaction fail, after a statement the
-// proxy answered for it failed (the fill's error, a cancel): the warehouse
-// is made to begin it and fail too, so that what follows gets the answers
-// of an aborted transaction (25P02 until ROLLBACK) from the warehouse
-// itself. When the warehouse cannot be reached the transaction is marked
-// failed in the proxy.
-func (c *conn) failLazyTx() {
-	if c.lazyBegin == "" {
+// failTx makes the session's transaction fail, after a statement the
+// proxy answered for it failed (the fill's error, a cancel, a duplicate
+// cursor): the warehouse is made to fail it too (and to begin it first,
+// when it was begun lazily), so that what follows gets the answers of an
+// aborted transaction (25P02 until ROLLBACK) from the warehouse itself.
+// When the warehouse cannot be reached the transaction is marked failed
+// in the proxy. Outside a transaction there is nothing to fail.
+func (c *conn) failTx() {
+	if c.txStatus != 'T' {
 		return
 	}
 	c.txReads = false
@@ -263,6 +302,12 @@ func (c *conn) failLazyTx() {
 		c.txStatus = 'E'
 		return
 	}
+	c.sendAbort()
+}
+
+// sendAbort makes the transaction on the attached connection fail; its
+// answer is swallowed.
+func (c *conn) sendAbort() {
 	var b pgwire.Builder
 	b.Begin('Q')
 	// A syntax error: it aborts the transaction and leaves no trace in
@@ -274,49 +319,57 @@ func (c *conn) failLazyTx() {
 	c.txStatus = 'E'
 }
 
-// abortedLazyTx answers a statement of a lazily begun transaction that
-// failed while the warehouse could not be reached: as PostgreSQL, 25P02
-// until the transaction ends.
-func (c *conn) abortedLazyTx(b *pgwire.Builder) {
-	appendError(b, newError(CodeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block"))
-}
+// errInFailedTx is PostgreSQL's answer to a statement of a failed
+// transaction.
+var errInFailedTx = newError(CodeInFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
 
 // The proxy's memory of what the warehouse answered to SET and SHOW, per
 // backend, database and login: a SET it accepted once it accepts again,
 // and a SHOW in the same state gives the same bytes.
 
+// maxLazyLog bounds the statements a lazily begun transaction keeps for
+// the warehouse; past it, the transaction goes to the warehouse.
+const maxLazyLog = 256
+
 // maxMemo bounds each memo; past it, the memo starts again.
 const maxMemo = 4096
 
-// showMemoAge is how long a remembered SHOW answer is used: a default
-// changed on the warehouse (ALTER ROLE ... SET) shows within this long.
+// showMemoAge is how long a remembered answer is used: a default or a
+// permission changed on the warehouse (ALTER ROLE ... SET) shows within
+// this long.
 const showMemoAge = 5 * time.Minute
 
 type memo struct {
 	mu    sync.Mutex // protects sets and shows
-	sets  map[string]struct{}
+	sets  map[string]time.Time
 	shows map[string]showAnswer
 }
+
+// maxMemoText is the longest SET or SHOW text remembered.
+const maxMemoText = 4096
 
 type showAnswer struct {
 	wire []byte // RowDescription, DataRow, CommandComplete
 	at   time.Time
 }
 
-func (m *memo) acceptedSet(key string) bool {
+func (m *memo) acceptedSet(key string, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, ok := m.sets[key]
-	return ok
+	at, ok := m.sets[key]
+	return ok && now.Sub(at) <= showMemoAge
 }
 
-func (m *memo) acceptSet(key string) {
+func (m *memo) acceptSet(key string, now time.Time) {
+	if len(key) > maxMemoText {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.sets == nil || len(m.sets) >= maxMemo {
-		m.sets = map[string]struct{}{}
+		m.sets = map[string]time.Time{}
 	}
-	m.sets[key] = struct{}{}
+	m.sets[key] = now
 }
 
 func (m *memo) show(key string, now time.Time) []byte {
@@ -330,6 +383,9 @@ func (m *memo) show(key string, now time.Time) []byte {
 }
 
 func (m *memo) keepShow(key string, wire []byte, now time.Time) {
+	if len(key) > maxMemoText {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.shows == nil || len(m.shows) >= maxMemo {
@@ -386,8 +442,11 @@ func (c *conn) localSet(st *fingerprint.Statement, b *pgwire.Builder) bool {
 	if c.reportedSetting(set.Name) {
 		return false
 	}
-	if !set.Reset && !c.srv.memo.acceptedSet(c.memoKey(sessionForm(st.Normalized))) {
+	if !set.Reset && !c.srv.memo.acceptedSet(c.memoKey(sessionForm(st.Normalized)), time.Now()) {
 		return false
+	}
+	if inLazy && len(c.lazyLog) >= maxLazyLog {
+		return false // the warehouse takes the transaction from here
 	}
 	c.addPendingSet(setChange{cmd: set, text: st.Text})
 	if inLazy {
@@ -407,7 +466,7 @@ func (c *conn) learnSet(st *fingerprint.Statement) {
 	if st.Set == nil || !st.Set.Known || st.Set.Reset || st.Set.Name == "" || c.reportedSetting(st.Set.Name) {
 		return
 	}
-	c.srv.memo.acceptSet(c.memoKey(sessionForm(st.Normalized)))
+	c.srv.memo.acceptSet(c.memoKey(sessionForm(st.Normalized)), time.Now())
 }
 
 // showKey returns the memo key of a SHOW in the session's state, or false
@@ -423,7 +482,7 @@ func (c *conn) showKey(st *fingerprint.Statement) (string, bool) {
 	case "transaction_isolation", "transaction_read_only", "transaction_deferrable":
 		// The open transaction's BEGIN and the session's defaults.
 		src = strings.Join([]string{c.txBegin, eff["default_transaction_isolation"], eff["default_transaction_read_only"],
-			eff["default_transaction_deferrable"], eff["session characteristics"]}, "\x00")
+			eff["default_transaction_deferrable"]}, "\x00")
 		if c.txStatus != 'I' {
 			src = "in transaction\x00" + src
 		}

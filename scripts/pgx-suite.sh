@@ -291,9 +291,11 @@ if "direct" in modes:
         leaves = [k for k in bad if not any(o[0] == k[0] and o[1].startswith(k[1] + "/") for o in bad)]
         print(f"\n{m}: {len(leaves)} tests fail through sqlcached but pass directly")
         for k in leaves:
-            lines = [l.rstrip() for l in output[k] if l.strip() and not l.startswith(("=== ", "--- "))]
+            lines = [l.strip() for l in output[k] if l.strip() and not l.startswith(("=== ", "--- "))]
+            # testify's trace and test-name lines say nothing the name does not
+            lines = [l for l in lines if not l.startswith(("Error Trace:", "/", "Test:", "Diff:", "---", "+++", "@@"))]
             print(f"  {k[0]} {k[1]} [{res[k]}]")
-            for l in lines[:8]:
+            for l in lines[:6]:
                 print("      " + l.strip()[:220])
         pf = sorted(k for k, r in res.items() if r == "pass" and direct.get(k) in ("fail", "incomplete"))
         if pf:

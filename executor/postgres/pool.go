@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"strings"
@@ -196,7 +197,8 @@ func (p *Pool) open(ctx context.Context, login Login) (*Conn, error) {
 	}
 	p.mu.Lock()
 	if p.params == nil {
-		p.params = c.Params
+		// A copy: the connection's own map changes as it is used.
+		p.params = maps.Clone(c.Params)
 	}
 	p.mu.Unlock()
 	return c, nil
@@ -304,7 +306,8 @@ func (p *Pool) Stats() Stats {
 }
 
 // ServerParams returns the ParameterStatus values the warehouse reported
-// on the first connection, or nil before one was opened.
+// when the first connection started, or nil before one was opened. The
+// map is shared and never changes: do not modify it.
 func (p *Pool) ServerParams() map[string]string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

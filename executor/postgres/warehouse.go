@@ -335,12 +335,8 @@ func (c *Conn) SettingsSQL(want map[string]string) string {
 }
 
 // resetSQL returns the SQL that undoes a setting the proxy follows under
-// name. SET SESSION CHARACTERISTICS of several characteristics at once is
-// followed as "session characteristics".
+// name.
 func resetSQL(name string) string {
-	if name == "session characteristics" {
-		return "RESET default_transaction_isolation;\nRESET default_transaction_read_only;\nRESET default_transaction_deferrable;\n"
-	}
 	return "RESET " + QuoteName(name) + ";\n"
 }
 

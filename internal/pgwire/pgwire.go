@@ -131,8 +131,21 @@ func (r *Reader) grow(total int) {
 // consuming anything: with a deadline in the past it tells a closed peer
 // (io.EOF) from one that is only quiet (a timeout).
 func (r *Reader) Probe() error {
-	_, err := r.r.Peek(1)
+	_, err := r.PeekType()
 	return err
+}
+
+// PeekType waits for the next message and returns its type without
+// consuming anything.
+func (r *Reader) PeekType() (byte, error) {
+	if r.have > 0 {
+		return 0, errors.New("pgwire: PeekType in the middle of a message")
+	}
+	b, err := r.r.Peek(1)
+	if err != nil {
+		return 0, err
+	}
+	return b[0], nil
 }
 
 // NextStartup reads one untyped startup-phase message (StartupMessage,
