@@ -76,13 +76,13 @@ type Transaction struct {
 	// "repeatable read", "serializable", "read uncommitted"), or "" when the
 	// statement does not set one.
 	Isolation  string
-	ReadOnly   bool   // READ ONLY given
-	ReadWrite  bool   // READ WRITE given
-	Deferrable bool   // DEFERRABLE given
+	ReadOnly   bool // READ ONLY given
+	ReadWrite  bool // READ WRITE given
+	Deferrable bool // DEFERRABLE given
 	// NotDeferrable is NOT DEFERRABLE given.
 	NotDeferrable bool
-	Chain      bool   // COMMIT AND CHAIN, ROLLBACK AND CHAIN
-	Savepoint  string // savepoint name, or the prepared transaction's gid
+	Chain         bool   // COMMIT AND CHAIN, ROLLBACK AND CHAIN
+	Savepoint     string // savepoint name, or the prepared transaction's gid
 }
 
 // SetCommand describes SET, RESET and DISCARD ALL.
@@ -224,13 +224,13 @@ type Analysis struct {
 	Cacheable bool
 	Reason    string
 
-	ReadTables  []string // union over the statements
-	WriteTables []string // union over the statements
-	Functions   []string // union over the statements
+	ReadTables   []string // union over the statements
+	WriteTables  []string // union over the statements
+	Functions    []string // union over the statements
 	UsesTime     bool     // any statement uses the current time
 	PerUser      bool     // any statement depends on the user: never share its answer
 	ReadsCatalog bool     // any statement depends on the system catalogs
-	Pin         string   // the first statement's pin reason, "" if none
+	Pin          string   // the first statement's pin reason, "" if none
 
 	// ShapeID identifies the statement's shape: literals, whitespace,
 	// comments and keyword case do not change it (pg_query's

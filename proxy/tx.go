@@ -234,7 +234,7 @@ func (c *conn) applyLocalTx(tx *fingerprint.Transaction, sql string) string {
 // CHARACTERISTICS and default_transaction_isolation give the default.
 func readCommitted(isolation string, settings map[string]string) bool {
 	if isolation == "" {
-			sql := strings.ToLower(settings["default_transaction_isolation"])
+		sql := strings.ToLower(settings["default_transaction_isolation"])
 		return !strings.Contains(sql, "repeatable") && !strings.Contains(sql, "serializable")
 	}
 	return isolation == "read committed" || isolation == "read uncommitted"
