@@ -132,7 +132,7 @@ func (c *conn) holdParse(h *held, msg []byte) bool {
 	if s.Err != nil || n < 0 || (len(name) > 0 && c.stmts[string(name)] != nil) {
 		return false
 	}
-	st := &stmt{query: string(query), oids: oids, id: statementID(query, oids)}
+	st := &stmt{query: string(query), oids: oids, id: c.stmtID(string(name), query, oids)}
 	st.analysis = c.srv.cfg.Analyzer.Analyze(st.query)
 	if !st.analysis.Cacheable {
 		return false
@@ -195,7 +195,7 @@ func (c *conn) holdTx(h *held, typ byte, msg []byte) bool {
 			// JDBC prepares BEGIN, COMMIT and ROLLBACK as named
 			// statements: the client's name is registered when the
 			// batch is answered.
-			h.txStmt = &stmt{query: query, oids: append([]byte(nil), oids...), id: statementID([]byte(query), oids)}
+			h.txStmt = &stmt{query: query, oids: append([]byte(nil), oids...), id: c.stmtID(name, []byte(query), oids)}
 			h.txStmt.analysis = c.srv.cfg.Analyzer.Analyze(query)
 			h.txName = name
 		}

@@ -506,8 +506,8 @@ func (c *conn) answerStatement(st *fingerprint.Statement, sa *fingerprint.Analys
 // A statement prepared with SQL PREPARE (which keeps the session on its
 // connection) or unknown is the warehouse's to judge.
 func (c *conn) deallocate(st *fingerprint.Statement) bool {
-	if st.Deallocate == "" || c.stmts[st.Deallocate] == nil || c.txStatus == 'E' {
-		return false
+	if st.Deallocate == "" || c.stmts[st.Deallocate] == nil || c.txStatus == 'E' || c.stmts[st.Deallocate].id == st.Deallocate {
+		return false // prepared under the client's own name (session pooling): the warehouse deallocates it
 	}
 	delete(c.stmts, st.Deallocate)
 	var b pgwire.Builder

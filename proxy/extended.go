@@ -30,6 +30,17 @@ func statementID(query []byte, oids []byte) string {
 	return "sqlcached_" + hex.EncodeToString(sum[:16])
 }
 
+// stmtID is the name a client's statement is prepared under on warehouse
+// connections: in session pooling the client's own name (the connection
+// is the session's alone, and pg_prepared_statements shows what the client
+// prepared); otherwise, and for the unnamed statement, statementID.
+func (c *conn) stmtID(name string, query, oids []byte) string {
+	if c.sessionPool && name != "" {
+		return name
+	}
+	return statementID(query, oids)
+}
+
 // extendedAttach attaches for an extended-protocol message; on failure the
 // client gets the error and the rest of the batch is skipped.
 func (c *conn) extendedAttach() (bool, error) {
@@ -84,7 +95,7 @@ func (c *conn) parse(msg []byte) error {
 		c.proxyError(newError(CodeDuplicateStatement, fmt.Sprintf("prepared statement %q already exists", name)))
 		return nil
 	}
-	st := &stmt{query: string(query), oids: append([]byte(nil), oids...), id: statementID(query, oids)}
+	st := &stmt{query: string(query), oids: append([]byte(nil), oids...), id: c.stmtID(name, query, oids)}
 	st.analysis = c.analyze(st.query)
 	if st.analysis != nil {
 		c.materializeNamed(st.analysis) // FETCH of a cursor the proxy holds: the warehouse takes it
@@ -328,9 +339,18 @@ func (c *conn) closeMsg(msg []byte) error {
 		return nil
 	}
 	if what == 'S' {
-		// The statement stays prepared on warehouse connections, where
-		// other sessions may use it; only the client's name goes.
+		st := c.stmts[string(name)]
 		delete(c.stmts, string(name))
+		if c.sessionPool && st != nil && st.id == string(name) && c.sc != nil && c.sc.Prepared[st.id] {
+			// Prepared under the client's own name: it goes.
+			delete(c.sc.Prepared, st.id)
+			c.sendServer(msg)
+			c.push(expect{kind: exClose})
+			return nil
+		}
+		// Otherwise the statement stays prepared on warehouse
+		// connections, where other sessions may use it; only the
+		// client's name goes.
 		c.push(expect{kind: exSynthetic, msg: closeComplete})
 		return nil
 	}

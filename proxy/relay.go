@@ -393,6 +393,9 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 		delete(c.whCursors, st.Close)
 	case tag == "CLOSE CURSOR ALL":
 		clear(c.whCursors)
+	case tag == "DEALLOCATE" && st != nil && st.Deallocate != "":
+		delete(c.stmts, st.Deallocate)
+		delete(c.sc.Prepared, st.Deallocate)
 	case tag == "DEALLOCATE ALL":
 		clear(c.sc.Prepared)
 		clear(c.sc.Stale)

@@ -123,3 +123,57 @@ func TestSessionPoolingKillsOwnBackend(t *testing.T) {
 		c.Close(ctx)
 	}
 }
+
+// TestSessionPoolingStatementsKeepClientNames: in session pooling a
+// client's prepared statements are prepared under its own names, as
+// pg_prepared_statements shows on PostgreSQL, Close and DEALLOCATE remove
+// them there, and the next session on the same warehouse connection finds
+// none of them.
+func TestSessionPoolingStatementsKeepClientNames(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true, maxConns: 1, mutate: func(c *proxy.Config) {
+		c.SessionPooling = func(string, string) bool { return true }
+	}})
+	ctx := ctxT(t)
+	names := func(pc *pgconn.PgConn) string {
+		r := pc.ExecParams(ctx, "select coalesce(string_agg(name, ',' order by name), '') from pg_prepared_statements", nil, nil, nil, nil).Read()
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return string(r.Rows[0][0])
+	}
+	for round, text := range []string{"select 1 as one", "select 2 as two"} {
+		pc, err := pgconn.Connect(ctx, e.DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(pc); got != "" {
+			t.Errorf("round %d: a new session finds statements %q", round, got)
+		}
+		if _, err := pc.Prepare(ctx, "mine", text, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.Prepare(ctx, "other", "select 3", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := names(pc); got != "mine,other" {
+			t.Errorf("round %d: pg_prepared_statements has %q, want mine,other", round, got)
+		}
+		r := pc.ExecPrepared(ctx, "mine", nil, nil, nil).Read()
+		if r.Err != nil || string(r.Rows[0][0]) != text[7:8] {
+			t.Errorf("round %d: mine gave %v %q", round, r.Err, r.Rows)
+		}
+		if err := pc.Deallocate(ctx, "other"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.Exec(ctx, "deallocate mine").ReadAll(); err != nil {
+			t.Fatal(err)
+		}
+		if got := names(pc); got != "" {
+			t.Errorf("round %d: after Close and DEALLOCATE pg_prepared_statements has %q", round, got)
+		}
+		if _, err := pc.Prepare(ctx, "mine", text, nil); err != nil {
+			t.Fatal(err)
+		}
+		pc.Close(ctx) // leaves "mine" prepared: the next session must not see it
+	}
+}

@@ -553,23 +553,36 @@ func (p *capture) take(typ byte, msg []byte) bool {
 	return typ == 'C'
 }
 
-// rollbackOnDisconnect ends the session's transaction on its warehouse
-// connection when the client leaves inside one, as pgbouncer does: a
-// ROLLBACK, so that the connection can go back to the pool. It reports
-// whether the connection is clean and may be reused.
+// rollbackOnDisconnect makes the session's warehouse connection fit for
+// another session when the client leaves: its transaction is rolled back,
+// as pgbouncer does, and the statements a session-pooled client prepared
+// under its own names are deallocated. It reports whether the connection
+// is clean and may go back to the pool.
 func (c *conn) rollbackOnDisconnect() bool {
 	sc := c.sc
 	if sc == nil || c.pinned != "" || c.head != len(c.pending) {
 		return false
 	}
-	if sc.TxStatus == 'I' {
+	var sql []string
+	if sc.TxStatus != 'I' {
+		sql = append(sql, "ROLLBACK")
+	}
+	for name := range sc.Prepared {
+		if !strings.HasPrefix(name, "sqlcached_") {
+			sql = append(sql, "DEALLOCATE ALL")
+			clear(sc.Prepared)
+			sc.Unnamed = ""
+			break
+		}
+	}
+	if len(sql) == 0 {
 		return true
 	}
 	_ = sc.SetDeadline(time.Now().Add(5 * time.Second))
 	defer func() { _ = sc.SetDeadline(time.Time{}) }()
 	var b pgwire.Builder
 	b.Begin('Q')
-	b.String("ROLLBACK")
+	b.String(strings.Join(sql, "; "))
 	b.Finish()
 	if _, err := sc.W.Write(b.B); err != nil || sc.W.Flush() != nil {
 		return false
