@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -124,9 +125,16 @@ func (p *Pool) Acquire(ctx context.Context, login Login) (*Conn, error) {
 		p.mu.Unlock()
 		return nil, ErrPoolClosed
 	}
-	if c := p.popIdle(login); c != nil {
+	for c := p.popIdle(login); c != nil; c = p.popIdle(login) {
+		if !c.gone() {
+			p.mu.Unlock()
+			return c, nil
+		}
+		// Ended while idle (pg_terminate_backend, a restart): its
+		// FATAL or its end is waiting on the socket.
 		p.mu.Unlock()
-		return c, nil
+		p.Destroy(c)
+		p.mu.Lock()
 	}
 	if p.total < p.cfg.MaxConns {
 		p.total++
@@ -529,6 +537,32 @@ func (c *Conn) close() {
 	_ = c.netConn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.netConn.Write([]byte{'X', 0, 0, 0, 4})
 	_ = c.netConn.Close()
+}
+
+// gone reports whether an idle connection has been ended by the
+// warehouse: an idle connection hears nothing, so anything readable (a
+// FATAL ErrorResponse, the end of the stream) means it is over. It costs
+// one non-blocking system call.
+func (c *Conn) gone() bool {
+	if c.R.Buffered() > 0 {
+		return true
+	}
+	sc, ok := c.netConn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	readable := false
+	var b [1]byte
+	_ = rc.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		readable = err == nil && n >= 0 || err != nil && err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+		return true // never wait
+	})
+	return readable
 }
 
 // Close closes the connection at once, from any goroutine; the owner then

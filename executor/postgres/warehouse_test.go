@@ -274,3 +274,34 @@ func TestSettingsReplayIsRobust(t *testing.T) {
 		t.Fatalf("the next request got %q, want its own answer", got)
 	}
 }
+
+// TestIdleConnectionEndedByWarehouseIsNotHandedOut: a connection the
+// warehouse ended while it sat idle in the pool (pg_terminate_backend, as
+// a tool's "stop" does) is dropped at the next Acquire, which gets a
+// working one instead of a dead one.
+func TestIdleConnectionEndedByWarehouseIsNotHandedOut(t *testing.T) {
+	p, login, pg := newPoolOf(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := p.Acquire(ctx, postgres.Login(login))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := c.PID
+	p.Release(c)
+	pg.Exec(t, "postgres", fmt.Sprintf("select pg_terminate_backend(%d)", pid))
+	// pg_terminate_backend returns before the backend has gone: wait
+	// for it, as a later Acquire would come later.
+	pg.Exec(t, "postgres", fmt.Sprintf(`do $$ begin
+		for i in 1..1000 loop
+			exit when not exists (select 1 from pg_stat_activity where pid = %d);
+			perform pg_sleep(0.01);
+		end loop; end $$`, pid))
+	res, err := p.Execute(ctx, &executor.Request{Login: login, SQL: "select pg_backend_pid()"})
+	if err != nil {
+		t.Fatalf("the next statement after the idle connection was ended: %v", err)
+	}
+	if res.Rows != 1 {
+		t.Fatalf("got %d rows", res.Rows)
+	}
+}
