@@ -3,50 +3,7 @@ package proxy_test
 import (
 	"encoding/binary"
 	"testing"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
-
-// rawSession runs each of queries as a simple Query on one connection and
-// returns every byte answered to each, up to and including ReadyForQuery.
-func rawSession(t *testing.T, dsn string, queries []string) [][]byte {
-	t.Helper()
-	ctx := ctxT(t)
-	pc, err := pgconn.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc, err := pc.Hijack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Conn.Close()
-	r := pgwire.NewReader(hc.Conn, 8192, 1<<30)
-	var out [][]byte
-	for _, q := range queries {
-		var b pgwire.Builder
-		b.Begin('Q')
-		b.String(q)
-		b.Finish()
-		if _, err := hc.Conn.Write(b.B); err != nil {
-			t.Fatal(err)
-		}
-		var ans []byte
-		for {
-			typ, msg, err := r.Next()
-			if err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-			ans = append(ans, msg...)
-			if typ == 'Z' {
-				break
-			}
-		}
-		out = append(out, ans)
-	}
-	return out
-}
 
 // psqlodbcCursor is what psqlODBC with UseDeclareFetch=1;Fetch=100 sends
 // to read one result, and more that cursors and savepoints can meet.
@@ -92,16 +49,7 @@ insert into ct select g, 'v' || g, g * 1.25 from generate_series(1, 350) g`
 	for _, db := range []string{e.Database, direct.Database} {
 		e.PG.Exec(t, db, schema)
 	}
-	want := rawSession(t, direct.DSN(), psqlodbcCursor)
-	for round := 0; round < 2; round++ {
-		got := rawSession(t, e.DSN(), psqlodbcCursor)
-		for i := range want {
-			g, w := withoutTableOIDs(got[i]), withoutTableOIDs(want[i])
-			if string(g) != string(w) {
-				t.Errorf("round %d, %q:\n got %q\nwant %q", round, psqlodbcCursor[i], clip(string(g)), clip(string(w)))
-			}
-		}
-	}
+	compareSessions(t, e, direct, psqlodbcCursor)
 	if n := e.PG.Calls(t, e.Database, "select id, v, amount from ct order by id"); n != 1 {
 		t.Errorf("two reads through the cursor ran its query %d times on the warehouse, want 1", n)
 	}

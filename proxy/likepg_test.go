@@ -73,14 +73,23 @@ func comparable(ans []byte) []byte {
 // answer.
 func compareSessions(t *testing.T, e *env, direct clientTarget, qs []string) {
 	t.Helper()
-	want := rawSession(t, direct.DSN(), qs)
-	// twice: the second round has a warm cache and memo
+	batches := make([][][]byte, len(qs))
+	for i, q := range qs {
+		batches[i] = [][]byte{mQ(q)}
+	}
+	compareBatches(t, e, direct, batches)
+}
+
+// compareBatches sends batches of messages, each up to a ReadyForQuery,
+// directly and twice through the proxy, and compares every answer.
+func compareBatches(t *testing.T, e *env, direct clientTarget, batches [][][]byte) {
+	t.Helper()
+	want := rawMsgs(t, direct.DSN(), batches)
 	for round := 0; round < 2; round++ {
-		got := rawSession(t, e.DSN(), qs)
+		got := rawMsgs(t, e.DSN(), batches)
 		for i := range want {
-			g, w := comparable(got[i]), comparable(want[i])
-			if string(g) != string(w) {
-				t.Errorf("round %d, %q:\n got %q\nwant %q", round, qs[i], clip(string(g)), clip(string(w)))
+			if g, w := comparable(got[i]), comparable(want[i]); string(g) != string(w) {
+				t.Errorf("round %d, batch %d (%q...):\n got %q\nwant %q", round, i, clip(string(batches[i][0])), clip(string(g)), clip(string(w)))
 			}
 		}
 	}
@@ -358,15 +367,7 @@ func TestSessionLikePostgreSQLCachedPortalAbortedTx(t *testing.T) {
 		{mE("p1", 2), mS()},
 		{mQ(`ROLLBACK`)},
 	}
-	want := rawMsgs(t, d.DSN(), batches)
-	for round := 0; round < 2; round++ {
-		got := rawMsgs(t, e.DSN(), batches)
-		for i := range want {
-			if string(comparable(got[i])) != string(comparable(want[i])) {
-				t.Errorf("round %d batch %d:\n got %q\nwant %q", round, i, clip(string(got[i])), clip(string(want[i])))
-			}
-		}
-	}
+	compareBatches(t, e, d, batches)
 }
 
 func TestSessionLikePostgreSQLServerParamsRace(t *testing.T) {
@@ -421,15 +422,7 @@ func TestSessionLikePostgreSQLCachedPortalRollbackTo(t *testing.T) {
 		{mE("p1", 2), mS()},
 		{mQ(`ROLLBACK`)},
 	}
-	want := rawMsgs(t, d.DSN(), batches)
-	for round := 0; round < 2; round++ {
-		got := rawMsgs(t, e.DSN(), batches)
-		for i := range want {
-			if string(comparable(got[i])) != string(comparable(want[i])) {
-				t.Errorf("round %d batch %d:\n got %q\nwant %q", round, i, clip(string(got[i])), clip(string(want[i])))
-			}
-		}
-	}
+	compareBatches(t, e, d, batches)
 }
 
 // TestSessionLikePostgreSQLScrollCursor: a SCROLL cursor of a cacheable
