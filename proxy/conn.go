@@ -724,7 +724,10 @@ func (c *conn) close() {
 		if busy {
 			c.cancelRunning()
 		}
-		c.detach(busy || !c.rollbackOnDisconnect())
+		// In session pooling the client had the backend as its own (its
+		// pid was the client's): the next client gets a new one, as a
+		// new PostgreSQL session would.
+		c.detach(busy || c.sessionPool || !c.rollbackOnDisconnect())
 	}
 	if c.registered {
 		c.srv.unregister(c)

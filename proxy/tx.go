@@ -554,35 +554,22 @@ func (p *capture) take(typ byte, msg []byte) bool {
 }
 
 // rollbackOnDisconnect makes the session's warehouse connection fit for
-// another session when the client leaves: its transaction is rolled back,
-// as pgbouncer does, and the statements a session-pooled client prepared
-// under its own names are deallocated. It reports whether the connection
-// is clean and may go back to the pool.
+// another session when the client leaves inside a transaction: it is
+// rolled back, as pgbouncer does. It reports whether the connection is
+// clean and may go back to the pool.
 func (c *conn) rollbackOnDisconnect() bool {
 	sc := c.sc
 	if sc == nil || c.pinned != "" || c.head != len(c.pending) {
 		return false
 	}
-	var sql []string
-	if sc.TxStatus != 'I' {
-		sql = append(sql, "ROLLBACK")
-	}
-	for name := range sc.Prepared {
-		if !strings.HasPrefix(name, "sqlcached_") {
-			sql = append(sql, "DEALLOCATE ALL")
-			clear(sc.Prepared)
-			sc.Unnamed = ""
-			break
-		}
-	}
-	if len(sql) == 0 {
+	if sc.TxStatus == 'I' {
 		return true
 	}
 	_ = sc.SetDeadline(time.Now().Add(5 * time.Second))
 	defer func() { _ = sc.SetDeadline(time.Time{}) }()
 	var b pgwire.Builder
 	b.Begin('Q')
-	b.String(strings.Join(sql, "; "))
+	b.String("ROLLBACK")
 	b.Finish()
 	if _, err := sc.W.Write(b.B); err != nil || sc.W.Flush() != nil {
 		return false

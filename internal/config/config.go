@@ -126,10 +126,11 @@ type Pool struct {
 	// Mode is how client sessions share warehouse connections, as
 	// pgbouncer's pool_mode: transaction (a connection for the length of
 	// a transaction; many clients on few connections) or session (a
-	// connection for the client's whole session: what cannot move between
-	// connections works, a client's pid is the one its queries run on, and
-	// each client holds a connection). If absent, it defaults to
-	// transaction. Caching works in both.
+	// connection for the client's whole session and for it alone: what
+	// cannot move between connections works, a client's pid is the one
+	// its queries run on, each client holds a connection, which is closed
+	// when the client leaves). If absent, it defaults to transaction.
+	// Caching works in both.
 	Mode string `yaml:"mode"`
 	// DatabaseModes and UserModes override Mode for the clients of a
 	// database or a user; a user's mode wins over its database's.
