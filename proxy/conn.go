@@ -25,8 +25,10 @@ var errClientGone = errors.New("proxy: client gone")
 // errCancelRequest ends a connection that carried a CancelRequest.
 var errCancelRequest = errors.New("proxy: cancel request handled")
 
-// conn is one client session. Its goroutine owns every field but sc, which
-// cancelRunning and abort read under mu.
+// conn is one client session. Its goroutine owns every field but sc and
+// stopWait, which cancelRunning and abort read under mu; during a COPY
+// from the client, the watch of watchCopy writes to the client until it
+// is stopped.
 type conn struct {
 	srv        *Server
 	nc         net.Conn

@@ -27,7 +27,7 @@ const (
 	exInjectClose                   // CloseComplete, swallowed
 	exSync                          // ReadyForQuery
 	exQuery                         // everything up to ReadyForQuery
-	exReplay                        // a settings replay: swallowed up to ReadyForQuery
+	exReplay                        // a statement of the session's the client has had an answer to (settings, a lazy BEGIN and what it kept, a cursor declared on the warehouse): swallowed up to ReadyForQuery
 	exFail                          // an error the proxy raises: the warehouse's is swallowed, msg sent instead
 	exSynthetic                     // no answer awaited: msg goes to the client
 	exAbort                         // a statement failing a lazy transaction on the warehouse: swallowed up to ReadyForQuery
