@@ -88,11 +88,7 @@ func metabase(t *testing.T, classes string, tg clientTarget, mode string, repeat
 // through the proxy.
 func testMetabasePattern(t *testing.T, mode string, repeats int) {
 	classes := compileMetabase(t)
-	e := newEnv(t, envOptions{cache: true})
-	direct := e.twin(t)
-	for _, db := range []string{e.Database, direct.Database} {
-		e.PG.Exec(t, db, metabaseSchema)
-	}
+	e, direct := cachedTwins(t, metabaseSchema)
 	want := metabase(t, classes, direct, mode, repeats)
 	got := metabase(t, classes, e.viaProxy(), mode, repeats)
 	if got != want {

@@ -84,12 +84,7 @@ const biRepeats = 5
 // bi_orders.
 func biTargets(t *testing.T) (*env, clientTarget) {
 	t.Helper()
-	e := newEnv(t, envOptions{cache: true})
-	direct := e.twin(t)
-	for _, db := range []string{e.Database, direct.Database} {
-		e.PG.Exec(t, db, biOrdersSchema)
-	}
-	return e, direct
+	return cachedTwins(t, biOrdersSchema)
 }
 
 // runODBC runs testdata/bitools/odbc.py in one mode against a target.

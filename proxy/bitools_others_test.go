@@ -15,11 +15,7 @@ import (
 // the comment changes every run, the key does not, and five runs execute
 // the query once on the warehouse.
 func TestRedashPatternRunsOnce(t *testing.T) {
-	e := newEnv(t, envOptions{cache: true})
-	direct := e.twin(t)
-	for _, db := range []string{e.Database, direct.Database} {
-		e.PG.Exec(t, db, supersetSchema)
-	}
+	e, direct := cachedTwins(t, supersetSchema)
 	script, err := filepath.Abs("testdata/bitools/redash.py")
 	if err != nil {
 		t.Fatal(err)

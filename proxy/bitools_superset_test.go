@@ -30,6 +30,18 @@ func superset(t *testing.T, tg clientTarget, mode, schemas string, repeats int) 
 	return r.Stdout
 }
 
+// supersetBoth runs superset.py directly and through the proxy, checks
+// that the answers are the same, and returns the proxy's lines.
+func supersetBoth(t *testing.T, e *env, direct clientTarget, mode, schemas string, repeats int) string {
+	t.Helper()
+	want := superset(t, direct, mode, schemas, repeats)
+	got := superset(t, e.viaProxy(), mode, schemas, repeats)
+	if got != want {
+		t.Errorf("the proxy's answers differ from PostgreSQL's (direct -, proxy +):\n%s", lineDiff(want, got))
+	}
+	return got
+}
+
 const supersetSchema = `create table dash_sales (region text, amount int);
 insert into dash_sales select 'r' || (g % 5), g from generate_series(1, 5000) g`
 
@@ -38,16 +50,8 @@ insert into dash_sales select 'r' || (g % 5), g from generate_series(1, 5000) g`
 // search_path prequery inside the transaction, run the chart's SQL once on
 // the warehouse; the probes and the SET reach it at most once too.
 func TestSupersetChartRequestsRunOnce(t *testing.T) {
-	e := newEnv(t, envOptions{cache: true})
-	direct := e.twin(t)
-	for _, db := range []string{e.Database, direct.Database} {
-		e.PG.Exec(t, db, supersetSchema)
-	}
-	want := superset(t, direct, "chart", "public", 5)
-	got := superset(t, e.viaProxy(), "chart", "public", 5)
-	if got != want {
-		t.Errorf("the proxy's answers differ from PostgreSQL's (direct -, proxy +):\n%s", lineDiff(want, got))
-	}
+	e, direct := cachedTwins(t, supersetSchema)
+	supersetBoth(t, e, direct, "chart", "public", 5)
 	if n := e.PG.Calls(t, direct.Database, "%FROM dash_sales%GROUP BY%"); n != 5 {
 		t.Fatalf("control: direct ran the chart %d times, want 5", n)
 	}
@@ -76,11 +80,7 @@ insert into s2.dash_sales select 'b' || (g % 4), 2 * g from generate_series(1, 4
 	for _, db := range []string{e.Database, direct.Database} {
 		e.PG.Exec(t, db, schemas)
 	}
-	want := superset(t, direct, "chart", "s1,s2", 6)
-	got := superset(t, e.viaProxy(), "chart", "s1,s2", 6)
-	if got != want {
-		t.Errorf("the proxy's answers differ from PostgreSQL's (direct -, proxy +):\n%s", lineDiff(want, got))
-	}
+	got := supersetBoth(t, e, direct, "chart", "s1,s2", 6)
 	if !strings.Contains(got, "1 s2 b") || !strings.Contains(got, "0 s1 a") {
 		t.Errorf("the schemas' answers are not their own:\n%s", got)
 	}
@@ -93,16 +93,8 @@ insert into s2.dash_sales select 'b' || (g % 4), 2 * g from generate_series(1, 4
 // is never answered from the cache and is the backend of the transaction,
 // then runs the query: its repeats run once on the warehouse.
 func TestSupersetSQLLabRepeatsRunOnce(t *testing.T) {
-	e := newEnv(t, envOptions{cache: true})
-	direct := e.twin(t)
-	for _, db := range []string{e.Database, direct.Database} {
-		e.PG.Exec(t, db, supersetSchema)
-	}
-	want := superset(t, direct, "sqllab", "public", 5)
-	got := superset(t, e.viaProxy(), "sqllab", "public", 5)
-	if got != want {
-		t.Errorf("the proxy's answers differ from PostgreSQL's (direct -, proxy +):\n%s", lineDiff(want, got))
-	}
+	e, direct := cachedTwins(t, supersetSchema)
+	got := supersetBoth(t, e, direct, "sqllab", "public", 5)
 	if !strings.Contains(got, "pid-stable=True rows=51") {
 		t.Errorf("SQL Lab's answers through the proxy:\n%s", got)
 	}

@@ -320,11 +320,7 @@ func TestStatementStaleAfterWarehouseDDLIsPreparedAgain(t *testing.T) {
 // a later statement fails, whatever the proxy answered itself, and the
 // answers, errors and statuses are PostgreSQL's.
 func TestQueryOfSeveralStatementsLikePostgreSQL(t *testing.T) {
-	e := newEnv(t, envOptions{cache: true})
-	direct := e.twin(t)
-	for _, db := range []string{e.Database, direct.Database} {
-		e.PG.Exec(t, db, `create table few (n int); insert into few values (1), (2)`)
-	}
+	e, direct := cachedTwins(t, `create table few (n int); insert into few values (1), (2)`)
 	script := []string{
 		`set search_path = 'pg_catalog'`, // the warehouse accepts it: the proxy may keep the next one
 		`reset search_path`,

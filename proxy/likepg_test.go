@@ -21,12 +21,7 @@ create table public.t (v text); insert into public.t values ('public');
 create table s2.t (v text); insert into s2.t values ('s2');`
 
 func likeEnvs(t *testing.T) (*env, clientTarget) {
-	e := newEnv(t, envOptions{cache: true})
-	direct := e.twin(t)
-	for _, db := range []string{e.Database, direct.Database} {
-		e.PG.Exec(t, db, likeSchema)
-	}
-	return e, direct
+	return cachedTwins(t, likeSchema)
 }
 
 // comparable is an answer without what two databases of one server, or

@@ -118,6 +118,19 @@ func newEnv(t testing.TB, o envOptions) *env {
 	return &env{PG: pg, Database: db, Server: srv, Pool: pool, Addr: l.Addr().String(), Port: l.Addr().(*net.TCPAddr).Port}
 }
 
+// cachedTwins starts a proxy with the cache on and a direct twin database,
+// both with schema, for tests that compare what a client gets through the
+// proxy with what it gets from PostgreSQL.
+func cachedTwins(t *testing.T, schema string) (*env, clientTarget) {
+	t.Helper()
+	e := newEnv(t, envOptions{cache: true})
+	direct := e.twin(t)
+	for _, db := range []string{e.Database, direct.Database} {
+		e.PG.Exec(t, db, schema)
+	}
+	return e, direct
+}
+
 // DSN is a client DSN for the proxy.
 func (e *env) DSN() string {
 	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", testenv.SuperUser, testenv.SuperPassword, e.Addr, e.Database)
