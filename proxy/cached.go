@@ -215,6 +215,9 @@ func (c *conn) storeCapture(resv *cache.Reservation, a *fingerprint.Analysis, r 
 // Timeouts, cancels, and a warehouse that cannot be reached are the
 // proxy's to answer.
 func relayOnError(err error) bool {
+	if err == nil {
+		return false // the hit path: no error to look into
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false
