@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -25,11 +27,20 @@ type Config struct {
 	Log       Log               `yaml:"log"`
 	Cache     Cache             `yaml:"cache"`
 	Queues    map[string]Queue  `yaml:"queues"`
+	Labels    Labels            `yaml:"labels"`
 	Policies  []Policy          `yaml:"policies"`
 
 	// Warnings are problems that do not stop the proxy from starting, such
-	// as no policy matching every query. cmd/sqlcached logs them.
+	// as no policies at all (nothing is cached). cmd/sqlcached logs them.
 	Warnings []string `yaml:"-"`
+	// File is the path Load read, as it was given; "" after Parse. Errorf
+	// names it in its errors.
+	File string `yaml:"-"`
+
+	// lines maps each key path found in the file ("policies[2].match.user")
+	// to the line of its key, and each list element ("policies[2]") to the
+	// line of the element. A key path present here was present in the file.
+	lines map[string]int
 }
 
 // Listen holds the addresses sqlcached listens on, as host:port.
@@ -252,8 +263,32 @@ type Queue struct {
 // only queue when the file has no queues section.
 const DefaultQueue = "default"
 
+// Sources of a label, as Labels lists them.
+const (
+	LabelFromComment         = "comment"          // the statement's comments: sqlcommenter, Metabase, Looker, Redash
+	LabelFromSet             = "set"              // SET sqlcached.dashboard = '...' in the session
+	LabelFromStartup         = "startup"          // the startup option -c sqlcached.dashboard=...
+	LabelFromApplicationName = "application_name" // the client's application_name
+)
+
+// labelSources are the sources of a label, in their default order.
+var labelSources = []string{LabelFromComment, LabelFromSet, LabelFromStartup, LabelFromApplicationName}
+
+// Labels says where the labels that rules match on come from.
+type Labels struct {
+	// Dashboard is the order in which the dashboard label's sources are
+	// tried: the first that has a label gives it, and a source not listed
+	// is never used. Sources are comment, set, startup and
+	// application_name. If absent, it defaults to all four in that order;
+	// put application_name first for tools that name the dashboard there,
+	// or leave it out when application_name only names the tool.
+	Dashboard []string `yaml:"dashboard"`
+}
+
 // Policy is one rule. Rules are tried in order and the first whose Match
-// fits the query decides; a query no rule matches is not cached.
+// fits the query decides. The last rule must match every query (a rule
+// without match) and only the last may: a rule after it would never apply.
+// Without policies nothing is cached.
 type Policy struct {
 	// Name identifies the rule in metrics and in `policy explain`.
 	// Required, unique.
@@ -284,19 +319,42 @@ type Policy struct {
 	// MaxEntryBytes overrides Cache.MaxEntryBytes for this rule's answers.
 	// If absent, Cache.MaxEntryBytes applies. At most Cache.L1.MaxBytes.
 	MaxEntryBytes ByteSize `yaml:"max_entry_bytes"`
+	// AllowHints lets comment hints (/* sqlcached:ttl=30s */) lengthen the
+	// TTL. Default false: hints may only shorten it or turn caching off, so
+	// that whoever writes the SQL cannot keep answers longer than the rule
+	// allows.
+	AllowHints bool `yaml:"allow_hints"`
+	// CacheTimeFunctions says whether statements that call now(),
+	// current_date, current_timestamp, localtimestamp and their kin may be
+	// cached; their answers then hold the time they were computed at, for
+	// up to TTL (and StaleTTL). If absent, it defaults to true; false sends
+	// them straight to the warehouse, for dashboards that must show the
+	// current time.
+	CacheTimeFunctions bool `yaml:"cache_time_functions"`
 }
 
-// Match holds glob patterns (*, ?, [a-z], as path.Match) a query must fit,
-// all of them; an absent key matches anything.
+// Match says what a query must fit, all of it; an absent key matches
+// anything. Patterns are globs (*, ?, [a-z], as path.Match) except SQL, a
+// regular expression. Parse does not compile them: package policy does, and
+// reports a bad one with Config.Errorf.
 type Match struct {
-	Dashboard       string `yaml:"dashboard"`        // label from sqlcommenter or a tool's comment
-	Chart           string `yaml:"chart"`            // label
+	Dashboard       string `yaml:"dashboard"`        // label: see Labels for where it comes from
+	Chart           string `yaml:"chart"`            // label from sqlcommenter or a tool's comment
 	ApplicationName string `yaml:"application_name"` // the client's application_name
 	User            string `yaml:"user"`             // the client's user name
 	Database        string `yaml:"database"`         // the database the client asked for
-	Table           string `yaml:"table"`            // any table the query reads
-	Tool            string `yaml:"tool"`             // the BI tool, as fingerprint detects it
-	Shape           string `yaml:"shape"`            // the literal-free shape id
+	Table           string `yaml:"table"`            // any table the query reads; as Tables with one glob
+	// Tables matches a query that reads any table matching any of these
+	// globs.
+	Tables []string `yaml:"tables"`
+	// TablesAll matches a query when every one of these globs matches some
+	// table the query reads: [orders, customers] selects the joins of both.
+	TablesAll []string `yaml:"tables_all"`
+	Tool      string   `yaml:"tool"`  // the BI tool, as fingerprint detects it
+	Shape     string   `yaml:"shape"` // the literal-free shape id
+	// SQL is a regular expression (Go's RE2 syntax) searched for in the
+	// query's text; anchor it with ^ and $ to match the whole text.
+	SQL string `yaml:"sql"`
 }
 
 // Defaults.
@@ -325,14 +383,76 @@ const AdminDatabase = "sqlcached"
 
 // Error is a configuration error at one key.
 type Error struct {
-	Key string // key path: "backends[0].max_conns", "databases.analytics"
-	Msg string
+	File string // the file's path, as Load was given it; "" after Parse
+	// Line is the line of the key at fault or, when the key is absent from
+	// the file (a required key), of its nearest parent in the file; for a
+	// value that cannot be decoded, the value's line. 0 if unknown.
+	Line int
+	Key  string // key path: "backends[0].max_conns", "databases.analytics"
+	Msg  string
 }
 
-func (e *Error) Error() string { return e.Key + ": " + e.Msg }
+// Error formats e as "FILE:LINE: KEY: MSG", or "line LINE: KEY: MSG"
+// without a file, leaving out what is unknown.
+func (e *Error) Error() string {
+	var b strings.Builder
+	switch {
+	case e.File != "" && e.Line > 0:
+		b.WriteString(e.File + ":" + strconv.Itoa(e.Line) + ": ")
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	case e.Line > 0:
+		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errorf returns an error at key path key ("policies[2].match.sql") of the
+// file c was loaded from, with c's file and the line of key or, if key is
+// not in the file, of its nearest parent that is ("policies[2].match", then
+// "policies[2]", then "policies"). It is for problems found after Parse,
+// such as a pattern package policy cannot compile.
+func (c *Config) Errorf(key, format string, args ...any) *Error {
+	e := &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+	if c != nil {
+		e.File, e.Line = c.File, c.line(key)
+	}
+	return e
+}
+
+// line returns the line of key path key or of its nearest parent present
+// in the file, or 0.
+func (c *Config) line(key string) int {
+	for k := key; k != ""; k = parentKey(k) {
+		if n, ok := c.lines[k]; ok {
+			return n
+		}
+	}
+	return 0
+}
+
+// parentKey drops the last element of a key path: "a.b[2]" -> "a.b" ->
+// "a" -> "".
+func parentKey(key string) string {
+	i := strings.LastIndexAny(key, ".[")
+	if i < 0 {
+		return ""
+	}
+	return key[:i]
+}
+
+// has reports whether key path key was present in the file.
+func (c *Config) has(key string) bool {
+	_, ok := c.lines[key]
+	return ok
+}
 
 // Load reads and parses the file at path, expanding ${NAME} from the
-// process environment.
+// process environment. Errors in the file are *Error naming path in File.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -340,8 +460,14 @@ func Load(path string) (*Config, error) {
 	}
 	c, err := Parse(data, os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var ce *Error
+		if !errors.As(err, &ce) {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		ce.File = path
+		return nil, ce
 	}
+	c.File = path
 	return c, nil
 }
 
@@ -350,33 +476,45 @@ func Load(path string) (*Config, error) {
 // (a variable that is empty counts as unset) and $$ is a literal $;
 // expansion happens inside values only, so comments and keys are never
 // expanded and an expanded value cannot change the file's structure.
-// Errors are *Error, naming the key at fault.
+// Errors are *Error, naming the key at fault and its line.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{Key: "(file)", Msg: err.Error()}
+		return nil, &Error{Line: yamlErrorLine(err), Key: "(file)", Msg: err.Error()}
 	}
-	var c Config
-	d := &decoder{getenv: getenv, present: make(map[string]bool)}
+	c := Config{lines: make(map[string]int)}
+	d := &decoder{getenv: getenv, lines: c.lines}
 	if len(root.Content) > 0 {
 		if err := d.decode(root.Content[0], reflect.ValueOf(&c).Elem(), ""); err != nil {
 			return nil, err
 		}
 	}
-	c.setDefaults(d.present)
-	if err := c.validate(d.present); err != nil {
+	c.setDefaults()
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	c.Warnings = c.warnings()
 	return &c, nil
 }
 
+// yamlErrorLine returns the line of a yaml syntax error ("yaml: line 3:
+// mapping values are not allowed in this context"), or 0.
+func yamlErrorLine(err error) int {
+	rest, ok := strings.CutPrefix(err.Error(), "yaml: line ")
+	if !ok {
+		return 0
+	}
+	num, _, _ := strings.Cut(rest, ":")
+	n, _ := strconv.Atoi(num)
+	return n
+}
+
 // setDefaults fills in every absent key that has a default.
-func (c *Config) setDefaults(present map[string]bool) {
+func (c *Config) setDefaults() {
 	def := func(key string, set func()) {
-		if !present[key] {
+		if !c.has(key) {
 			set()
 		}
 	}
@@ -415,9 +553,11 @@ func (c *Config) setDefaults(present map[string]bool) {
 		def("queues."+name+".max_queued", func() { q.MaxQueued = DefaultMaxQueued })
 		c.Queues[name] = q
 	}
+	def("labels.dashboard", func() { c.Labels.Dashboard = append([]string(nil), labelSources...) })
 	for i := range c.Policies {
 		pol, p := &c.Policies[i], index("policies", i)
 		def(p+".cache", func() { pol.Cache = true })
+		def(p+".cache_time_functions", func() { pol.CacheTimeFunctions = true })
 		def(p+".timeout", func() { pol.Timeout = DefaultPolicyTimeout })
 		def(p+".queue", func() { pol.Queue = DefaultQueue })
 		def(p+".max_entry_bytes", func() { pol.MaxEntryBytes = c.Cache.MaxEntryBytes })
@@ -462,14 +602,23 @@ func (c *Config) IsAdmin(user string) bool {
 	return false
 }
 
-// IsCatchAll reports whether the rule matches every query: no pattern, or
-// only "*" patterns.
+// IsCatchAll reports whether the rule matches every query: every glob is
+// absent or "*", Tables is empty or holds "*", every glob of TablesAll is
+// "*", and SQL is absent or ".*".
 func (m Match) IsCatchAll() bool {
-	v := reflect.ValueOf(m)
-	for i := 0; i < v.NumField(); i++ {
-		if s := v.Field(i).String(); s != "" && s != "*" {
+	for _, g := range []string{m.Dashboard, m.Chart, m.ApplicationName, m.User, m.Database, m.Table, m.Tool, m.Shape} {
+		if g != "" && g != "*" {
 			return false
 		}
 	}
-	return true
+	for _, g := range m.TablesAll {
+		if g != "*" {
+			return false
+		}
+	}
+	anyTable := len(m.Tables) == 0
+	for _, g := range m.Tables {
+		anyTable = anyTable || g == "*"
+	}
+	return anyTable && (m.SQL == "" || m.SQL == ".*")
 }

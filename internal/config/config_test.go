@@ -71,8 +71,11 @@ func checkExample(t *testing.T, c *Config) {
 	if p := c.Policies[3]; p.Cache || p.Match.User != "ops" {
 		t.Errorf("policies[3] = %+v, want cache false", p)
 	}
-	if p := c.Policies[4]; !p.Match.IsCatchAll() || p.Queue != "adhoc" {
+	if p := c.Policies[4]; !p.Match.IsCatchAll() || p.Queue != "adhoc" || !p.CacheTimeFunctions || p.AllowHints {
 		t.Errorf("policies[4] = %+v, want a catch-all on adhoc", p)
+	}
+	if want := []string{"comment", "set", "startup", "application_name"}; !reflect.DeepEqual(c.Labels.Dashboard, want) {
+		t.Errorf("labels.dashboard = %q, want %q", c.Labels.Dashboard, want)
 	}
 	if len(c.Warnings) != 0 {
 		t.Errorf("warnings: %q", c.Warnings)
@@ -85,7 +88,7 @@ func TestExampleNeedsItsEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Parse(data, getenvFrom(map[string]string{"SUPERSET_PASSWORD": "x"}))
-	want := "auth.users[1].password: environment variable METABASE_PASSWORD is not set"
+	want := "line 20: auth.users[1].password: environment variable METABASE_PASSWORD is not set"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("err = %v, want %q...", err, want)
 	}
@@ -112,11 +115,14 @@ func TestDefaults(t *testing.T) {
 		Log:      Log{Level: "info", Format: "text"},
 		Cache:    Cache{L1: L1{MaxBytes: 256 * MiB}, MaxEntryBytes: 16 * MiB},
 		Queues:   map[string]Queue{"default": {Workers: 8, MaxQueued: 256}},
+		Labels:   Labels{Dashboard: []string{"comment", "set", "startup", "application_name"}},
 		Policies: []Policy{{Name: "all", Cache: true, TTL: Duration(time.Minute), Timeout: Duration(time.Minute),
-			Queue: "default", MaxEntryBytes: 16 * MiB}},
+			Queue: "default", MaxEntryBytes: 16 * MiB, CacheTimeFunctions: true}},
 	}
-	if !reflect.DeepEqual(*c, want) {
-		t.Errorf("got  %+v\nwant %+v", *c, want)
+	got := *c
+	got.lines = nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 	if b := c.BackendFor("anything"); b == nil || b.Name != "wh" {
 		t.Errorf("BackendFor(anything) = %v, want the first backend", b)
@@ -272,14 +278,24 @@ func TestErrors(t *testing.T) {
 		{"queue name", minimal + "queues: {'a b': {workers: 1}}", `queues.a b: "a b": use letters`},
 		{"policy name", minimal + "policies: [{ttl: 1m}]", "policies[0].name: required"},
 		{"policy duplicate", minimal + "policies: [{name: a, ttl: 1m}, {name: a, ttl: 1m}]", `policies[1].name: duplicate "a" (also policies[0])`},
-		{"policy queue", minimal + "queues: {q: {workers: 1}}\npolicies: [{name: a, ttl: 1m, queue: q}, {name: b, ttl: 1m, queue: q}, {name: c, ttl: 1m, queue: x}]", `policies[2].queue: unknown queue "x"`},
+		{"policy queue", minimal + "queues: {q: {workers: 1}}\npolicies: [{name: a, ttl: 1m, queue: q, match: {user: u}}, {name: b, ttl: 1m, queue: q, match: {user: v}}, {name: c, ttl: 1m, queue: x}]", `policies[2].queue: unknown queue "x"`},
 		{"policy default queue", minimal + "queues: {q: {workers: 1}}\npolicies: [{name: a, ttl: 1m}]", `policies[0].queue: required: no queue is named "default"`},
 		{"policy ttl", minimal + "policies: [{name: a}]", "policies[0].ttl: required when cache is true"},
 		{"policy negative", minimal + "policies: [{name: a, ttl: 1m, stale_ttl: -1s}]", "policies[0].stale_ttl: must not be negative"},
 		{"policy timeout", minimal + "policies: [{name: a, ttl: 1m, timeout: 0s}]", "policies[0].timeout: must be positive"},
 		{"policy entry", minimal + "policies: [{name: a, ttl: 1m, max_entry_bytes: 1GiB}]", "policies[0].max_entry_bytes: 1GiB is more than cache.l1.max_bytes (256MiB)"},
-		{"policy glob", minimal + "policies: [{name: a, ttl: 1m, match: {table: '[a'}}]", `policies[0].match.table: invalid glob pattern "[a"`},
-		{"yaml syntax", "backends: [", "(file): yaml:"},
+		{"policy tables", minimal + "policies: [{name: a, ttl: 1m, match: {tables: orders}}]", "policies[0].match.tables: must be a list"},
+		{"rule after catch-all", minimal + "policies: [{name: a, ttl: 1m, match: {user: x}}, {name: all, ttl: 1m}, {name: late, ttl: 1m}]",
+			"policies[2]: never matches: policies[1] (all) before it matches every query"},
+		{"star rule after catch-all", minimal + "policies: [{name: all, ttl: 1m, match: {user: '*', tables: ['*']}}, {name: late, ttl: 1m}]",
+			"policies[1]: never matches: policies[0] (all) before it matches every query"},
+		{"no catch-all", minimal + "policies: [{name: a, ttl: 1m, match: {user: x}}, {name: b, ttl: 1m, match: {sql: '^select'}}]",
+			"policies: no rule matches every query: end the list with a rule without match"},
+		{"label source", minimal + "labels: {dashboard: [comment, header]}", `labels.dashboard[1]: must be one of comment, set, startup, application_name (not "header")`},
+		{"label duplicate", minimal + "labels: {dashboard: [set, comment, set]}", `labels.dashboard[2]: duplicate "set" (also labels.dashboard[0])`},
+		{"labels empty", minimal + "labels: {dashboard: []}", "labels.dashboard: must not be empty: list the sources to try, from comment, set, startup, application_name"},
+		{"labels not a list", minimal + "labels: {dashboard: comment}", "labels.dashboard: must be a list"},
+		{"yaml syntax", "backends: [", "(file): yaml: line "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			src := tt.yaml
@@ -291,8 +307,8 @@ func TestErrors(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v (%T), want *Error %q", err, err, tt.want)
 			}
-			if !strings.HasPrefix(err.Error(), tt.want) {
-				t.Errorf("err = %q\nwant %q...", err, tt.want)
+			if got := ce.Key + ": " + ce.Msg; !strings.HasPrefix(got, tt.want) {
+				t.Errorf("err = %q\nwant %q...", got, tt.want)
 			}
 		})
 	}
@@ -312,15 +328,14 @@ func TestWarnings(t *testing.T) {
 		name, policies string
 		want           []string
 	}{
-		{"catch-all last", "[{name: a, ttl: 1m, match: {user: x}}, {name: b, ttl: 1m}]", nil},
-		{"star is catch-all", "[{name: a, ttl: 1m, match: {user: '*'}}]", nil},
-		{"no catch-all", "[{name: a, ttl: 1m, match: {user: x}}]", []string{"policies: no rule matches every query"}},
-		{"no policies", "[]", []string{"policies: no rule matches every query"}},
-		{"catch-all early", "[{name: a, ttl: 1m}, {name: b, ttl: 1m}]", []string{"policies[1] (b): never applies"}},
-		{"uncached ttl", "[{name: a, cache: false, ttl: 1m}]", []string{"policies[0] (a): cache is false"}},
+		{"catch-all last", "policies: [{name: a, ttl: 1m, match: {user: x}}, {name: b, ttl: 1m}]", nil},
+		{"star is catch-all", "policies: [{name: a, ttl: 1m, match: {user: '*'}}]", nil},
+		{"no policies key", "", []string{"policies: no rules, so no query is cached"}},
+		{"empty policies", "policies: []", []string{"policies: no rules, so no query is cached"}},
+		{"uncached ttl", "policies: [{name: a, cache: false, ttl: 1m}]", []string{"policies[0] (a): cache is false"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse([]byte(minimal+"policies: "+tt.policies), getenvFrom(nil))
+			c, err := Parse([]byte(minimal+tt.policies), getenvFrom(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -345,14 +360,216 @@ func TestTLSLoad(t *testing.T) {
 	}
 }
 
-func TestLoadNamesTheFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bad.yaml")
-	if err := os.WriteFile(path, []byte("backends: []\n"), 0o600); err != nil {
+func TestLoadNamesTheFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ name, yaml, want string }{
+		{"validation", "listen: {}\nbackends: []\n", ":2: backends: at least one backend is required"},
+		{"decoding", "backends:\n  - name: wh\n    dsn: x\n    maxconns: 3\n", ":4: backends[0].maxconns: unknown key"},
+		{"no line", "listen: {}\n", ": backends: at least one backend is required"},
+		{"yaml syntax", "a: b\nc: d: e\n", ":2: (file): yaml: line 2: mapping values are not allowed in this context"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			var ce *Error
+			if !errors.As(err, &ce) || ce.File != path {
+				t.Fatalf("err = %v (%T), want an *Error naming %s", err, err, path)
+			}
+			if got := err.Error(); got != path+tt.want {
+				t.Errorf("err = %q\nwant %q", got, path+tt.want)
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: err = %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestLoadSetsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sqlcached.yaml")
+	if err := os.WriteFile(path, []byte(lined), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(path)
-	var ce *Error
-	if err == nil || !strings.HasPrefix(err.Error(), path+": backends:") || !errors.As(err, &ce) {
-		t.Fatalf("err = %v", err)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.File != path {
+		t.Errorf("File = %q, want %q", c.File, path)
+	}
+	err = c.Errorf("policies[0].match.dashboard", "invalid glob %q", "finance-[")
+	if want := path + `:7: policies[0].match.dashboard: invalid glob "finance-["`; err.Error() != want {
+		t.Errorf("Errorf: %q\nwant %q", err, want)
+	}
+}
+
+// lined is a valid configuration whose line numbers the tests rely on.
+const lined = `backends:
+  - name: wh
+    dsn: postgres://127.0.0.1:5432/db
+policies:
+  - name: finance
+    match:
+      dashboard: "finance-*"
+      tables: [orders, "ledger_*"]
+    ttl: 5m
+  - name: all
+    ttl: 1m
+`
+
+func TestErrorfResolvesLines(t *testing.T) {
+	c, err := Parse([]byte(lined), getenvFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		key  string
+		line int
+	}{
+		{"policies[0].match.dashboard", 7},
+		{"policies[0].match.tables", 8},
+		{"policies[0].match.tables[1]", 8},
+		{"policies[0].match.sql", 6},  // absent: its parent, match
+		{"policies[1].match.sql", 10}, // match absent too: the rule
+		{"policies[1]", 10},
+		{"policies[1].ttl", 11},
+		{"policies", 4},
+		{"backends[0].max_conns", 2},
+		{"labels.dashboard", 0}, // nothing of it in the file
+		{"(file)", 0},
+	} {
+		e := c.Errorf(tt.key, "bad %d", 1)
+		if e.Line != tt.line || e.Key != tt.key || e.Msg != "bad 1" || e.File != "" {
+			t.Errorf("Errorf(%q) = %+v, want line %d", tt.key, *e, tt.line)
+		}
+	}
+	var none *Config
+	if e := none.Errorf("policies", "x"); e.Line != 0 || e.Error() != "policies: x" {
+		t.Errorf("nil Config: Errorf = %+v", *e)
+	}
+}
+
+func TestErrorsNameTheLine(t *testing.T) {
+	const base = "backends:\n  - {name: wh, dsn: 'postgres://127.0.0.1:5432/db'}\n" // lines 1 and 2
+	for _, tt := range []struct {
+		name, yaml, key string
+		line            int
+		msg             string
+	}{
+		{"unknown key", base + "listen:\n  http: ':1'\n  postgress: x\n", "listen.postgress", 5, "unknown key"},
+		{"unknown key in a list", "backends:\n  - name: wh\n    dsn: x\n    maxconns: 3\n", "backends[0].maxconns", 4, "unknown key"},
+		{"duplicate key", base + "listen:\n  http: ':1'\n  http: ':2'\n", "listen.http", 5, "duplicate key (first on line 4)"},
+		{"bad duration", base + "pool:\n  idle_timeout: 5m\n  max_wait: 30\n", "pool.max_wait", 5, `invalid duration "30"`},
+		{"bad size", base + "cache:\n  l1:\n    max_bytes: 1XB\n", "cache.l1.max_bytes", 5, `invalid size "1XB"`},
+		{"not a number", base + "limits:\n\n  max_clients: many\n", "limits.max_clients", 5, "must be a whole number"},
+		{"unset variable", base + "auth:\n  method: md5\n  users:\n    - name: u\n      password: ${NOPE}\n", "auth.users[0].password", 7, "environment variable NOPE is not set"},
+		{"not a list", "listen: {}\nbackends:\n  name: x\n", "backends", 3, "must be a list"},
+		{"unknown queue", base + "queues: {q: {workers: 1}}\npolicies:\n  - name: a\n    ttl: 1m\n    queue: x\n", "policies[0].queue", 7, `unknown queue "x"`},
+		{"missing workers", base + "queues:\n  q:\n    max_queued: 1\n", "queues.q.workers", 4, "must be at least 1"},
+		{"missing ttl", base + "policies:\n  - name: a\n    match: {user: x}\n    ttl: 1m\n  - name: b\n    timeout: 5s\n", "policies[1].ttl", 7, "required when cache is true"},
+		{"missing name", "backends:\n  - kind: postgres\n    dsn: postgres://h/db\n", "backends[0].name", 2, "required"},
+		{"missing default", base + "cache:\n  l1: {max_bytes: 1MiB}\n", "cache.max_entry_bytes", 3, "16MiB is more than"},
+		{"missing everything", "listen: {}\n", "backends", 0, "at least one backend is required"},
+		{"rule after catch-all", base + "policies:\n  - name: all\n    ttl: 1m\n  - name: late\n    ttl: 1m\n", "policies[1]", 6, "never matches: policies[0] (all)"},
+		{"no catch-all", base + "\npolicies:\n  - {name: a, ttl: 1m, match: {user: x}}\n", "policies", 4, "no rule matches every query"},
+		{"label source", base + "labels:\n  dashboard:\n    - comment\n    - header\n", "labels.dashboard[1]", 6, "must be one of"},
+		{"label duplicate", base + "labels:\n  dashboard: [set, set]\n", "labels.dashboard[1]", 4, "duplicate"},
+		{"yaml syntax", base + "a: b\nc: d: e\n", "(file)", 4, "yaml: line 4:"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), getenvFrom(nil))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v (%T), want an *Error", err, err)
+			}
+			if ce.Key != tt.key || ce.Line != tt.line || !strings.HasPrefix(ce.Msg, tt.msg) {
+				t.Errorf("err = %+v\nwant line %d, key %q, msg %q...", *ce, tt.line, tt.key, tt.msg)
+			}
+		})
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	for _, tt := range []struct {
+		e    Error
+		want string
+	}{
+		{Error{Key: "backends", Msg: "required"}, "backends: required"},
+		{Error{Line: 3, Key: "backends", Msg: "required"}, "line 3: backends: required"},
+		{Error{File: "c.yaml", Line: 3, Key: "backends", Msg: "required"}, "c.yaml:3: backends: required"},
+		{Error{File: "c.yaml", Key: "backends", Msg: "required"}, "c.yaml: backends: required"},
+		{Error{File: "c.yaml", Line: 3, Msg: "required"}, "c.yaml:3: required"},
+		{Error{Msg: "required"}, "required"},
+	} {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("%+v.Error() = %q, want %q", tt.e, got, tt.want)
+		}
+	}
+}
+
+func TestPolicyKeys(t *testing.T) {
+	c, err := Parse([]byte(minimal+`
+labels: {dashboard: [application_name, comment]}
+policies:
+  - name: ledger
+    match:
+      table: invoices
+      tables: [orders, "ledger_*"]
+      tables_all: [orders, customers]
+      sql: '(?i)\bgroup by\b'
+    ttl: 1m
+    allow_hints: true
+    cache_time_functions: false
+  - name: all
+    ttl: 1m
+`), getenvFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Match{Table: "invoices", Tables: []string{"orders", "ledger_*"}, TablesAll: []string{"orders", "customers"}, SQL: `(?i)\bgroup by\b`}
+	if p := c.Policies[0]; !reflect.DeepEqual(p.Match, want) || !p.AllowHints || p.CacheTimeFunctions {
+		t.Errorf("policies[0] = %+v, want match %+v, allow_hints, no cache_time_functions", p, want)
+	}
+	if p := c.Policies[1]; p.AllowHints || !p.CacheTimeFunctions {
+		t.Errorf("policies[1] = %+v, want the defaults: allow_hints false, cache_time_functions true", p)
+	}
+	if want := []string{"application_name", "comment"}; !reflect.DeepEqual(c.Labels.Dashboard, want) {
+		t.Errorf("labels.dashboard = %q, want %q", c.Labels.Dashboard, want)
+	}
+}
+
+func TestMatchPatternsAreLeftToPolicy(t *testing.T) {
+	// Globs and regular expressions are compiled by package policy, which
+	// reports them with Config.Errorf; Parse takes them as they are.
+	_, err := Parse([]byte(minimal+"policies: [{name: a, ttl: 1m, match: {table: '[a', sql: '('}}, {name: all, ttl: 1m}]"), getenvFrom(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIsCatchAll(t *testing.T) {
+	for _, tt := range []struct {
+		m    Match
+		want bool
+	}{
+		{Match{}, true},
+		{Match{User: "*", Dashboard: "*", Table: "*", Shape: "*"}, true},
+		{Match{User: "x"}, false},
+		{Match{Chart: "7"}, false},
+		{Match{Tables: []string{"*"}}, true},
+		{Match{Tables: []string{"orders", "*"}}, true}, // any one matching is enough
+		{Match{Tables: []string{"orders"}}, false},
+		{Match{TablesAll: []string{"*", "*"}}, true},
+		{Match{TablesAll: []string{"*", "orders"}}, false},
+		{Match{SQL: ".*"}, true},
+		{Match{SQL: "^select"}, false},
+		{Match{Tables: []string{"*"}, SQL: "(?i)select"}, false},
+	} {
+		if got := tt.m.IsCatchAll(); got != tt.want {
+			t.Errorf("%+v.IsCatchAll() = %v, want %v", tt.m, got, tt.want)
+		}
 	}
 }

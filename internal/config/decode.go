@@ -10,12 +10,18 @@ import (
 )
 
 // decoder maps a YAML node tree onto the configuration structs, so that every
-// error names the key path at fault ("backends[0].max_conns") rather than a
-// line of the file, and records which keys were present, so that defaults
-// apply only to absent keys and an explicit 0 is reported, not replaced.
+// error names the key path at fault ("backends[0].max_conns") as well as its
+// line, and records the line of every key present, so that defaults apply
+// only to absent keys, an explicit 0 is reported, not replaced, and errors
+// found after decoding can name a line too.
 type decoder struct {
-	getenv  func(string) string
-	present map[string]bool // key paths found in the file
+	getenv func(string) string
+	lines  map[string]int // key path -> line of the key, or of the list element
+}
+
+// errorAt returns an error at key path key, on the line of node n.
+func errorAt(n *yaml.Node, key, format string, args ...any) *Error {
+	return &Error{Line: n.Line, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
@@ -33,7 +39,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 			return err
 		}
 		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
-			return &Error{Key: path, Msg: err.Error()}
+			return errorAt(n, path, "%v", err)
 		}
 		return nil
 	}
@@ -54,13 +60,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) error {
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind != yaml.MappingNode {
-		return &Error{Key: keyOrTop(path), Msg: "must be a mapping of keys to values"}
+		return errorAt(n, keyOrTop(path), "must be a mapping of keys to values")
 	}
 	fields := yamlFields(v.Type())
-	return d.eachPair(n, path, func(key string, val *yaml.Node, keyPath string) error {
-		i, ok := fields[key]
+	return d.eachPair(n, path, func(k, val *yaml.Node, keyPath string) error {
+		i, ok := fields[k.Value]
 		if !ok {
-			return &Error{Key: keyPath, Msg: "unknown key"}
+			return errorAt(k, keyPath, "unknown key")
 		}
 		return d.decode(val, v.Field(i), keyPath)
 	})
@@ -68,40 +74,40 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) error
 
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind != yaml.MappingNode {
-		return &Error{Key: path, Msg: "must be a mapping of names to values"}
+		return errorAt(n, path, "must be a mapping of names to values")
 	}
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
-	return d.eachPair(n, path, func(key string, val *yaml.Node, keyPath string) error {
+	return d.eachPair(n, path, func(k, val *yaml.Node, keyPath string) error {
 		elem := reflect.New(v.Type().Elem()).Elem()
 		if err := d.decode(val, elem, keyPath); err != nil {
 			return err
 		}
-		v.SetMapIndex(reflect.ValueOf(key), elem)
+		v.SetMapIndex(reflect.ValueOf(k.Value), elem)
 		return nil
 	})
 }
 
-// eachPair calls f for each key of mapping n, rejecting duplicate and
-// non-scalar keys and recording each key as present.
-func (d *decoder) eachPair(n *yaml.Node, path string, f func(key string, val *yaml.Node, keyPath string) error) error {
-	seen := make(map[string]bool, len(n.Content)/2)
+// eachPair calls f for each key node k of mapping n, rejecting duplicate and
+// non-scalar keys and recording the line of each key.
+func (d *decoder) eachPair(n *yaml.Node, path string, f func(k, val *yaml.Node, keyPath string) error) error {
+	seen := make(map[string]int, len(n.Content)/2) // key -> its line
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if k.Kind != yaml.ScalarNode {
-			return &Error{Key: keyOrTop(path), Msg: fmt.Sprintf("line %d: keys must be strings", k.Line)}
+			return errorAt(k, keyOrTop(path), "keys must be strings")
 		}
 		keyPath := join(path, k.Value)
 		if k.Value == "<<" {
-			return &Error{Key: keyPath, Msg: "merge keys are not supported"}
+			return errorAt(k, keyPath, "merge keys are not supported")
 		}
-		if seen[k.Value] {
-			return &Error{Key: keyPath, Msg: fmt.Sprintf("duplicate key (line %d)", k.Line)}
+		if first, dup := seen[k.Value]; dup {
+			return errorAt(k, keyPath, "duplicate key (first on line %d)", first)
 		}
-		seen[k.Value] = true
-		d.present[keyPath] = true
-		if err := f(k.Value, n.Content[i+1], keyPath); err != nil {
+		seen[k.Value] = k.Line
+		d.lines[keyPath] = k.Line
+		if err := f(k, n.Content[i+1], keyPath); err != nil {
 			return err
 		}
 	}
@@ -110,12 +116,12 @@ func (d *decoder) eachPair(n *yaml.Node, path string, f func(key string, val *ya
 
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind != yaml.SequenceNode {
-		return &Error{Key: path, Msg: "must be a list"}
+		return errorAt(n, path, "must be a list")
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, elem := range n.Content {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		d.present[p] = true
+		p := index(path, i)
+		d.lines[p] = elem.Line
 		if err := d.decode(elem, s.Index(i), p); err != nil {
 			return err
 		}
@@ -126,7 +132,7 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) error 
 
 func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) error {
 	if n.Kind != yaml.ScalarNode {
-		return &Error{Key: path, Msg: "must be a single value, not a list or mapping"}
+		return errorAt(n, path, "must be a single value, not a list or mapping")
 	}
 	if err := d.expand(n, path); err != nil {
 		return err
@@ -139,7 +145,7 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) error
 		case reflect.Int, reflect.Int32, reflect.Int64:
 			msg = fmt.Sprintf("must be a whole number, not %q", n.Value)
 		}
-		return &Error{Key: path, Msg: msg}
+		return errorAt(n, path, "%s", msg)
 	}
 	return nil
 }
@@ -153,7 +159,7 @@ func (d *decoder) expand(n *yaml.Node, path string) error {
 	}
 	s, err := expandEnv(n.Value, d.getenv)
 	if err != nil {
-		return &Error{Key: path, Msg: err.Error()}
+		return errorAt(n, path, "%v", err)
 	}
 	n.Value = s
 	if n.Style == 0 || n.Style == yaml.TaggedStyle && n.Tag == "!!str" {

@@ -4,12 +4,21 @@
 //
 // Parse works in three steps. The YAML is parsed into a node tree and mapped
 // onto the structs key by key, so that an unknown key, a value of the wrong
-// type or an unset environment variable is reported with its key path
-// ("cache.l2.redis.url: unknown key"), and so that an absent key can be told
-// from an explicit zero. Defaults then fill the absent keys (each field's
+// type or an unset environment variable is reported with its line and key
+// path ("line 12: cache.l2.redis.uri: unknown key"; Load adds the file:
+// "sqlcached.yaml:12: ..."), and so that an absent key can be told from an
+// explicit zero. The decoder keeps the line of every key it meets, so that
+// errors found later name a line too: the key's own or, for an absent key,
+// its nearest parent's. Defaults then fill the absent keys (each field's
 // comment gives its default). Last, validation checks every rule that needs no
-// I/O and returns the first failure as an *Error; what is allowed but likely a
-// mistake (no policy matching every query) goes to Config.Warnings.
+// I/O, the order of the policies among them (the last must match every query,
+// and no other may), and returns the first failure as an *Error; what is
+// allowed but likely a mistake (no policies, so nothing is cached) goes to
+// Config.Warnings.
+//
+// The patterns of a policy's match (globs, and the sql regular expression)
+// are compiled by package policy, not here; it reports a bad one with
+// Config.Errorf, which gives the file and line of the key.
 //
 // Values may use ${NAME} and ${NAME:-default} to read the environment, and $$
 // for a literal $. Only values are expanded, after the file's structure is

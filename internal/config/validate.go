@@ -2,10 +2,10 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
-	"path"
-	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,25 +14,31 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// validate returns the first error in file order, as an *Error.
-func (c *Config) validate(present map[string]bool) error {
-	for _, check := range []func(map[string]bool) error{
+// validate returns the first error in file order, as an *Error with the
+// line of its key.
+func (c *Config) validate() error {
+	for _, check := range []func() error{
 		c.validateListen, c.validateTLS, c.validateAuth, c.validateBackends,
 		c.validateDatabases, c.validatePoolModes, c.validateLimits, c.validateLog, c.validateCache,
-		c.validateQueues, c.validatePolicies,
+		c.validateQueues, c.validateLabels, c.validatePolicies,
 	} {
-		if err := check(present); err != nil {
+		if err := check(); err != nil {
+			var ce *Error
+			if errors.As(err, &ce) && ce.Line == 0 {
+				ce.Line = c.line(ce.Key)
+			}
 			return err
 		}
 	}
 	return nil
 }
 
+// errorf returns an error at key path key. validate adds its line.
 func errorf(key, format string, args ...any) *Error {
 	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
-func (c *Config) validateListen(map[string]bool) error {
+func (c *Config) validateListen() error {
 	if err := checkAddr("listen.postgres", c.Listen.Postgres); err != nil {
 		return err
 	}
@@ -63,7 +69,7 @@ func checkAddr(key, addr string) error {
 	return nil
 }
 
-func (c *Config) validateTLS(map[string]bool) error {
+func (c *Config) validateTLS() error {
 	t := c.TLS
 	if t == nil {
 		return nil
@@ -87,7 +93,7 @@ func (t *TLS) Load() (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-func (c *Config) validateAuth(map[string]bool) error {
+func (c *Config) validateAuth() error {
 	a := &c.Auth
 	switch a.Method {
 	case AuthTrust, AuthMD5, AuthSCRAMSHA256:
@@ -122,7 +128,7 @@ func (c *Config) validateAuth(map[string]bool) error {
 	return nil
 }
 
-func (c *Config) validateBackends(map[string]bool) error {
+func (c *Config) validateBackends() error {
 	if len(c.Backends) == 0 {
 		return errorf("backends", "at least one backend is required")
 	}
@@ -182,7 +188,7 @@ func checkName(key, name string) error {
 	return nil
 }
 
-func (c *Config) validateDatabases(map[string]bool) error {
+func (c *Config) validateDatabases() error {
 	for _, db := range sortedKeys(c.Databases) {
 		key := "databases." + db
 		if db == AdminDatabase {
@@ -195,7 +201,7 @@ func (c *Config) validateDatabases(map[string]bool) error {
 	return nil
 }
 
-func (c *Config) validatePoolModes(map[string]bool) error {
+func (c *Config) validatePoolModes() error {
 	check := func(key, mode string) error {
 		if mode != PoolTransaction && mode != PoolSession {
 			return errorf(key, "must be transaction or session, not %q", mode)
@@ -218,7 +224,7 @@ func (c *Config) validatePoolModes(map[string]bool) error {
 	return nil
 }
 
-func (c *Config) validateLimits(map[string]bool) error {
+func (c *Config) validateLimits() error {
 	switch {
 	case c.Pool.MaxWait <= 0:
 		return errorf("pool.max_wait", "must be positive")
@@ -234,7 +240,7 @@ func (c *Config) validateLimits(map[string]bool) error {
 	return nil
 }
 
-func (c *Config) validateLog(map[string]bool) error {
+func (c *Config) validateLog() error {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -248,7 +254,7 @@ func (c *Config) validateLog(map[string]bool) error {
 	return nil
 }
 
-func (c *Config) validateCache(map[string]bool) error {
+func (c *Config) validateCache() error {
 	switch {
 	case c.Cache.L1.MaxBytes <= 0:
 		return errorf("cache.l1.max_bytes", "must be positive")
@@ -309,7 +315,7 @@ func (r *Redis) validate(p string) error {
 	return nil
 }
 
-func (c *Config) validateQueues(map[string]bool) error {
+func (c *Config) validateQueues() error {
 	for _, name := range sortedKeys(c.Queues) {
 		q, p := c.Queues[name], "queues."+name
 		if err := checkName(p, name); err != nil {
@@ -325,8 +331,31 @@ func (c *Config) validateQueues(map[string]bool) error {
 	return nil
 }
 
-func (c *Config) validatePolicies(present map[string]bool) error {
+func (c *Config) validateLabels() error {
+	const key = "labels.dashboard"
+	if len(c.Labels.Dashboard) == 0 {
+		return errorf(key, "must not be empty: list the sources to try, from %s", strings.Join(labelSources, ", "))
+	}
 	seen := map[string]int{}
+	for i, src := range c.Labels.Dashboard {
+		p := index(key, i)
+		if !slices.Contains(labelSources, src) {
+			return errorf(p, "must be one of %s (not %q)", strings.Join(labelSources, ", "), src)
+		}
+		if j, dup := seen[src]; dup {
+			return errorf(p, "duplicate %q (also %s[%d])", src, key, j)
+		}
+		seen[src] = i
+	}
+	return nil
+}
+
+// validatePolicies checks each rule, then their order: with at least one
+// rule, the last must match every query and no rule may follow one that
+// does.
+func (c *Config) validatePolicies() error {
+	seen := map[string]int{}
+	catchAll := -1
 	for i, pol := range c.Policies {
 		p := index("policies", i)
 		if err := checkName(p+".name", pol.Name); err != nil {
@@ -336,17 +365,23 @@ func (c *Config) validatePolicies(present map[string]bool) error {
 			return errorf(p+".name", "duplicate %q (also policies[%d])", pol.Name, j)
 		}
 		seen[pol.Name] = i
-		if err := pol.validate(p, c, present); err != nil {
+		if err := pol.validate(p, c); err != nil {
 			return err
 		}
+		if catchAll >= 0 {
+			return errorf(p, "never matches: policies[%d] (%s) before it matches every query", catchAll, c.Policies[catchAll].Name)
+		}
+		if pol.Match.IsCatchAll() {
+			catchAll = i
+		}
+	}
+	if len(c.Policies) > 0 && catchAll < 0 {
+		return errorf("policies", "no rule matches every query: end the list with a rule without match (queries no rule matches would not be cached)")
 	}
 	return nil
 }
 
-func (pol *Policy) validate(p string, c *Config, present map[string]bool) error {
-	if err := pol.Match.validate(p + ".match"); err != nil {
-		return err
-	}
+func (pol *Policy) validate(p string, c *Config) error {
 	switch {
 	case pol.TTL < 0:
 		return errorf(p+".ttl", "must not be negative")
@@ -362,7 +397,7 @@ func (pol *Policy) validate(p string, c *Config, present map[string]bool) error 
 		return errorf(p+".max_entry_bytes", "%v is more than cache.l1.max_bytes (%v)", pol.MaxEntryBytes, c.Cache.L1.MaxBytes)
 	}
 	if !pol.Cache {
-		if present[p+".queue"] {
+		if c.has(p + ".queue") {
 			if _, ok := c.Queues[pol.Queue]; !ok {
 				return errorf(p+".queue", "unknown queue %q", pol.Queue)
 			}
@@ -373,7 +408,7 @@ func (pol *Policy) validate(p string, c *Config, present map[string]bool) error 
 		return errorf(p+".ttl", "required when cache is true")
 	}
 	if _, ok := c.Queues[pol.Queue]; !ok {
-		if !present[p+".queue"] {
+		if !c.has(p + ".queue") {
 			return errorf(p+".queue", "required: no queue is named %q", DefaultQueue)
 		}
 		return errorf(p+".queue", "unknown queue %q", pol.Queue)
@@ -381,37 +416,16 @@ func (pol *Policy) validate(p string, c *Config, present map[string]bool) error 
 	return nil
 }
 
-func (m Match) validate(p string) error {
-	v, t := reflect.ValueOf(m), reflect.TypeOf(m)
-	for i := 0; i < v.NumField(); i++ {
-		pattern := v.Field(i).String()
-		if _, err := path.Match(pattern, ""); err != nil {
-			key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-			return errorf(p+"."+key, "invalid glob pattern %q", pattern)
-		}
-	}
-	return nil
-}
-
 // warnings lists what is allowed but probably a mistake.
 func (c *Config) warnings() []string {
 	var w []string
-	catchAll := -1
+	if len(c.Policies) == 0 {
+		w = append(w, "policies: no rules, so no query is cached (add a rule without match to cache every query)")
+	}
 	for i, pol := range c.Policies {
-		if catchAll >= 0 {
-			w = append(w, fmt.Sprintf("policies[%d] (%s): never applies: policies[%d] (%s) before it matches every query",
-				i, pol.Name, catchAll, c.Policies[catchAll].Name))
-			continue
-		}
-		if pol.Match.IsCatchAll() {
-			catchAll = i
-		}
 		if !pol.Cache && (pol.TTL != 0 || pol.StaleTTL != 0 || pol.StaleIfError != 0) {
 			w = append(w, fmt.Sprintf("policies[%d] (%s): cache is false, so its ttl, stale_ttl and stale_if_error have no effect", i, pol.Name))
 		}
-	}
-	if catchAll < 0 {
-		w = append(w, "policies: no rule matches every query; queries no rule matches are not cached (end with a rule without match)")
 	}
 	return w
 }
