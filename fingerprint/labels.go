@@ -37,7 +37,7 @@ type Hints struct {
 // well-known label names, as the tools spell them, in order of preference.
 var (
 	dashboardKeys = []string{"dashboard", "dashboard_id", "dashboardId", "dashboardID"}
-	chartKeys     = []string{"chart", "chart_id", "chartId", "card_id", "cardId", "cardID", "slice_id", "question"}
+	chartKeys     = []string{"chart", "chart_id", "chartId", "card_id", "cardId", "cardID", "slice_id", "question", "query_id"}
 	userKeys      = []string{"user", "user_id", "userId", "userID", "optional_user_id"}
 	hashKeys      = []string{"query_hash", "queryHash", "queryhash"}
 	sourceKeys    = []string{"source", "tool", "client", "application", "framework", "partner"}
@@ -99,8 +99,42 @@ func parseBlockComment(body string, l *Labels, h *Hints) {
 		parseHints(body[len("sqlcached:"):], l, h)
 	case strings.HasPrefix(body, "partner:"):
 		parsePartner(body, l)
+	case isRedash(body):
+		parseRedash(body, l)
 	default:
 		parseSQLCommenter(body, l)
+	}
+}
+
+// isRedash reports whether a block comment is Redash's annotation:
+// "Username: alice@example.com, query_id: 42, Queue: queries, ...".
+func isRedash(body string) bool {
+	return strings.HasPrefix(body, "Username: ") || strings.HasPrefix(body, "query_id: ") ||
+		strings.HasPrefix(body, "Query ID: ") || strings.HasPrefix(body, "Job ID: ")
+}
+
+// parseRedash reads Redash's "Key: value, Key: value" annotation
+// (query_runner.annotate_query). Its query id is the chart; a query
+// "adhoc" run from the editor has none.
+func parseRedash(body string, l *Labels) {
+	l.Source = "redash"
+	for _, item := range strings.Split(body, ", ") {
+		k, v, ok := strings.Cut(item, ": ")
+		if !ok {
+			continue
+		}
+		k = strings.TrimSpace(k)
+		v = strings.TrimSpace(v)
+		switch k {
+		case "query_id", "Query ID":
+			if v != "adhoc" && v != "None" {
+				l.set("query_id", v)
+			}
+		case "Username":
+			l.set("user", v)
+		default:
+			l.set(k, v)
+		}
 	}
 }
 

@@ -308,5 +308,6 @@ func KeySettings() []string {
 // handled without pinning: it is either in the key or harmless.
 func isKnownSetting(name string) bool {
 	name = strings.ToLower(name)
-	return keySettings[name] || harmlessSettings[name] || strings.HasPrefix(name, "enable_")
+	return keySettings[name] || harmlessSettings[name] || strings.HasPrefix(name, "enable_") ||
+		strings.HasPrefix(name, "sqlcached.") // labels: sqlcached.dashboard, sqlcached.chart
 }

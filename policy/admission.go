@@ -1,22 +1,19 @@
-package proxy
+package policy
 
 import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sqlcached/sqlcached/cache"
-	"github.com/sqlcached/sqlcached/fingerprint"
 )
 
 // Admission. A statement shape whose answers are never asked for again (a
 // lookup by a key that changes every time: an order by its id, pgbench -S)
 // gains nothing from the cache and pays for it: every execution is a fill,
-// a store, an eviction. The proxy counts, per shape (pg_query's
+// a store, an eviction. Admission counts, per shape (pg_query's
 // fingerprint: the statement with its literals and parameters taken out),
 // how many of its cached lookups were answered without running it. When a
 // window of admitWindow lookups of a shape found fewer than one in
-// admitMinHitEvery answered, the shape is relayed to the warehouse
+// admitMinHitEvery answered, the shape is sent to the warehouse
 // uncached for bypassFor; after that it is tried again. A shape with any
 // real reuse (a dashboard, whose repeats are the point) stays far above
 // that ratio. Bypassing costs a cached answer at most bypassFor later than
@@ -31,7 +28,9 @@ const (
 	maxShapes = 4096
 )
 
-type admission struct {
+// Admission judges statement shapes by the reuse of their answers. It is
+// safe for concurrent use.
+type Admission struct {
 	mu     sync.RWMutex
 	shapes map[uint64]*shapeStats
 	now    func() time.Time
@@ -43,36 +42,39 @@ type shapeStats struct {
 	bypassUntil atomic.Int64 // Unix nanoseconds; 0: admitted
 }
 
-func newAdmission() *admission {
-	return &admission{shapes: map[uint64]*shapeStats{}, now: time.Now}
+// NewAdmission returns an Admission that admits every shape until it
+// has judged it.
+func NewAdmission() *Admission {
+	return &Admission{shapes: map[uint64]*shapeStats{}, now: time.Now}
 }
 
-// stats returns the counters of a's shape, nil for a statement without one.
-func (ad *admission) stats(a *fingerprint.Analysis) *shapeStats {
-	if a.ShapeID == 0 {
+// stats returns the counters of a shape, nil for a statement without one
+// (shape 0).
+func (ad *Admission) stats(shape uint64) *shapeStats {
+	if shape == 0 {
 		return nil
 	}
 	ad.mu.RLock()
-	s := ad.shapes[a.ShapeID]
+	s := ad.shapes[shape]
 	ad.mu.RUnlock()
 	if s != nil {
 		return s
 	}
 	ad.mu.Lock()
 	defer ad.mu.Unlock()
-	if s = ad.shapes[a.ShapeID]; s == nil {
+	if s = ad.shapes[shape]; s == nil {
 		if len(ad.shapes) >= maxShapes {
 			clear(ad.shapes)
 		}
 		s = &shapeStats{}
-		ad.shapes[a.ShapeID] = s
+		ad.shapes[shape] = s
 	}
 	return s
 }
 
-// bypassed reports whether a's shape is relayed uncached for now.
-func (ad *admission) bypassed(a *fingerprint.Analysis) bool {
-	s := ad.stats(a)
+// Bypassed reports whether a shape is kept out of the cache for now.
+func (ad *Admission) Bypassed(shape uint64) bool {
+	s := ad.stats(shape)
 	if s == nil {
 		return false
 	}
@@ -80,14 +82,15 @@ func (ad *admission) bypassed(a *fingerprint.Analysis) bool {
 	return until != 0 && ad.now().UnixNano() < until
 }
 
-// record counts one cached lookup of a's shape and how it was answered,
-// and judges the shape at the end of each window.
-func (ad *admission) record(a *fingerprint.Analysis, st cache.Status) {
-	s := ad.stats(a)
+// Record counts one cached lookup of a shape, answered says whether it
+// was answered without running the statement, and judges the shape at the
+// end of each window.
+func (ad *Admission) Record(shape uint64, answered bool) {
+	s := ad.stats(shape)
 	if s == nil {
 		return
 	}
-	if st != cache.Miss {
+	if answered {
 		s.answered.Add(1)
 	}
 	// Exactly one lookup ends each window: the one that counts to
@@ -96,9 +99,9 @@ func (ad *admission) record(a *fingerprint.Analysis, st cache.Status) {
 	if s.lookups.Add(1) != admitWindow {
 		return
 	}
-	answered := s.answered.Swap(0)
+	n := s.answered.Swap(0)
 	s.lookups.Store(0)
-	if answered*admitMinHitEvery < admitWindow {
+	if n*admitMinHitEvery < admitWindow {
 		s.bypassUntil.Store(ad.now().Add(bypassFor).UnixNano())
 	} else {
 		s.bypassUntil.Store(0)

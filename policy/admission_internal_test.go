@@ -1,12 +1,9 @@
-package proxy
+package policy
 
 import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sqlcached/sqlcached/cache"
-	"github.com/sqlcached/sqlcached/fingerprint"
 )
 
 // TestAdmissionJudgesShapesByWindow: a shape is bypassed after a window
@@ -15,55 +12,55 @@ import (
 // are reused; statements without a shape are never judged.
 func TestAdmissionJudgesShapesByWindow(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ad := newAdmission()
+	ad := NewAdmission()
 	ad.now = func() time.Time { return now }
-	lookup, dashboard, noShape := &fingerprint.Analysis{ShapeID: 1}, &fingerprint.Analysis{ShapeID: 2}, &fingerprint.Analysis{}
+	lookup, dashboard, noShape := uint64(1), uint64(2), uint64(0)
 
 	for i := range admitWindow {
-		if ad.bypassed(lookup) {
+		if ad.Bypassed(lookup) {
 			t.Fatalf("bypassed after %d lookups, before the window ended", i)
 		}
-		st := cache.Miss
+		st := false
 		if i < admitWindow/admitMinHitEvery-1 { // just under 1 in 100 answered
-			st = cache.HitL1
+			st = true
 		}
-		ad.record(lookup, st)
+		ad.Record(lookup, st)
 		// A shape answered from the cache 2 times in 100.
-		st = cache.Miss
+		st = false
 		if i%50 == 0 {
-			st = cache.Shared
+			st = true
 		}
-		ad.record(dashboard, st)
-		ad.record(noShape, cache.Miss)
+		ad.Record(dashboard, st)
+		ad.Record(noShape, false)
 	}
-	if !ad.bypassed(lookup) {
+	if !ad.Bypassed(lookup) {
 		t.Fatal("a shape answered 9 times in 1000 lookups is not bypassed")
 	}
-	if ad.bypassed(dashboard) || ad.bypassed(noShape) {
+	if ad.Bypassed(dashboard) || ad.Bypassed(noShape) {
 		t.Fatal("a reused shape, or one without a shape, is bypassed")
 	}
 	now = now.Add(bypassFor - time.Second)
-	if !ad.bypassed(lookup) {
+	if !ad.Bypassed(lookup) {
 		t.Fatal("bypass ended early")
 	}
 	now = now.Add(time.Second)
-	if ad.bypassed(lookup) {
+	if ad.Bypassed(lookup) {
 		t.Fatal("still bypassed after bypassFor")
 	}
 	// Judged anew: a window with enough reuse keeps it admitted.
 	for i := range admitWindow {
-		st := cache.Miss
+		st := false
 		if i%10 == 0 {
-			st = cache.HitL2
+			st = true
 		}
-		ad.record(lookup, st)
+		ad.Record(lookup, st)
 	}
-	if ad.bypassed(lookup) {
+	if ad.Bypassed(lookup) {
 		t.Fatal("a shape answered 1 time in 10 is bypassed")
 	}
 	// The table of shapes is bounded.
 	for id := uint64(10); id < 10+2*maxShapes; id++ {
-		ad.record(&fingerprint.Analysis{ShapeID: id}, cache.Miss)
+		ad.Record(id, false)
 	}
 	if n := len(ad.shapes); n > maxShapes {
 		t.Fatalf("%d shapes followed, bound %d", n, maxShapes)
@@ -74,18 +71,18 @@ func TestAdmissionJudgesShapesByWindow(t *testing.T) {
 // one shape at once never get it bypassed.
 func TestAdmissionUnderConcurrentLookups(t *testing.T) {
 	for run := range 50 {
-		ad := newAdmission()
-		a := &fingerprint.Analysis{ShapeID: 3}
+		ad := NewAdmission()
+		a := uint64(3)
 		var wg sync.WaitGroup
 		for range 32 {
 			wg.Go(func() {
 				for range 3 * admitWindow / 32 {
-					ad.record(a, cache.HitL1)
+					ad.Record(a, true)
 				}
 			})
 		}
 		wg.Wait()
-		if ad.bypassed(a) {
+		if ad.Bypassed(a) {
 			t.Fatalf("run %d: a shape answered from the cache every time was bypassed", run)
 		}
 	}

@@ -2,9 +2,6 @@ package proxy_test
 
 import (
 	"testing"
-
-	"github.com/sqlcached/sqlcached/cache"
-	"github.com/sqlcached/sqlcached/proxy"
 )
 
 // TestNeverRepeatedShapesAreRelayedUncached: a lookup whose parameter
@@ -14,8 +11,8 @@ import (
 // right, and a query of another shape that repeats is still answered
 // from the cache.
 func TestNeverRepeatedShapesAreRelayedUncached(t *testing.T) {
-	var group *cache.Group
-	e := newEnv(t, envOptions{cache: true, mutate: func(c *proxy.Config) { group = c.Cache }})
+	e := newEnv(t, envOptions{cache: true})
+	group := e.Cache
 	e.PG.Exec(t, e.Database, "create table acc (id int primary key, v int); insert into acc select g, g * 2 from generate_series(1, 3000) g")
 	c := e.connect(t)
 	ctx := ctxT(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/policy"
 	"github.com/sqlcached/sqlcached/proxy"
 )
 
@@ -701,7 +702,7 @@ func TestHitsSurviveRedisDeath(t *testing.T) {
 
 func TestStaleIfErrorWhileWarehouseIsDown(t *testing.T) {
 	pg := testenv.NewPostgreSQL(t)
-	rule := proxy.Rule{Name: "dash", Cache: true, TTL: 100 * time.Millisecond, StaleIfError: time.Hour, Timeout: 10 * time.Second, MaxEntryBytes: 1 << 20}
+	rule := policy.Rule{Name: "dash", Cache: true, TTL: 100 * time.Millisecond, StaleIfError: time.Hour, Timeout: 10 * time.Second, MaxEntryBytes: 1 << 20}
 	e := newEnv(t, envOptions{pg: pg, cache: true, rule: &rule})
 	pg.Exec(t, e.Database, `create table d (v int); insert into d values (9)`)
 	ctx := ctxT(t)
@@ -752,7 +753,7 @@ func TestStaleIfErrorWhileWarehouseIsDown(t *testing.T) {
 }
 
 func TestLargeAnswerStreamsThroughUncached(t *testing.T) {
-	rule := proxy.Rule{Name: "small", Cache: true, TTL: time.Minute, Timeout: time.Minute, MaxEntryBytes: 4 << 20}
+	rule := policy.Rule{Name: "small", Cache: true, TTL: time.Minute, Timeout: time.Minute, MaxEntryBytes: 4 << 20}
 	e := newEnv(t, envOptions{cache: true, rule: &rule})
 	c := e.connect(t)
 	ctx := ctxT(t)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -15,6 +14,8 @@ import (
 	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
+	"github.com/sqlcached/sqlcached/internal/readpath"
+	"github.com/sqlcached/sqlcached/policy"
 )
 
 // The cached read path. A simple-protocol statement that the analyzer
@@ -24,90 +25,101 @@ import (
 // A miss runs once per key on the backend's executor, detached from the
 // client, under the rule's timeout.
 
-// Rule says how answers to a statement are cached. It comes from the
-// policy.
-type Rule struct {
-	Name         string
-	Cache        bool
-	TTL          time.Duration
-	StaleTTL     time.Duration
-	StaleIfError time.Duration
-	Timeout      time.Duration
-	// Shared gives one answer to every user; statements that depend on
-	// the user are never shared, whatever the rule says.
-	Shared        bool
-	MaxEntryBytes int
-}
-
-// RuleInput is what a policy matches on.
-type RuleInput struct {
-	Analysis        *fingerprint.Analysis
-	User            string
-	Database        string
-	ApplicationName string
-}
-
 // cacheOK reports whether the session's next statement may be answered
-// from the cache: a cache and rules are configured, nothing ties the
-// session to its connection, no answer is awaited from the warehouse, and
-// it is outside a transaction or in a READ COMMITTED one that has only
-// read.
+// from the cache: the session caches (see caching), no answer is awaited
+// from the warehouse, and it is outside a transaction or in a READ
+// COMMITTED one that has only read.
 func (c *conn) cacheOK() bool {
-	cfg := &c.srv.cfg
-	return cfg.Cache != nil && cfg.Rules != nil && c.pinned == "" && c.head == len(c.pending) &&
-		(c.txStatus == 'I' || c.txReads)
+	return c.caching() && c.head == len(c.pending) && (c.txStatus == 'I' || c.txReads)
 }
 
-// cachedRule returns the rule of a statement the session may answer from
-// the cache, or false when it may not.
-func (c *conn) cachedRule(a *fingerprint.Analysis) (Rule, bool) {
-	if !a.Cacheable || len(a.Statements) != 1 || !c.cacheOK() {
-		return Rule{}, false
+// caching reports whether any statement of the session may be answered
+// from the cache: a read path is configured, nothing ties the session to
+// its connection, and the rules do not say from the session alone (user,
+// database, application_name) that nothing of it is cached. A session
+// that does not cache relays its statements without parsing them, as
+// pgbouncer would (see screen.go). The decision is taken again after a
+// reload of the rules or a change of settings, at a point where nothing
+// is under way: outside transactions, with no cursor open.
+func (c *conn) caching() bool {
+	reads := c.srv.cfg.Reads
+	if reads == nil || c.pinned != "" {
+		return false
 	}
-	r := c.rule(a)
-	if !r.Cache || r.TTL <= 0 || c.srv.admit.bypassed(a) {
-		return r, false
+	if set := reads.Policy(); set != c.rules || c.rulesVersion != c.settingsVersion {
+		if c.rules != nil && (c.txStatus != 'I' || c.lazyBegin != "" || len(c.cursors) > 0) {
+			return !c.sessionOff
+		}
+		r, decided := set.ForSession(c.user, c.database, c.applicationName())
+		c.sessionOff = decided && (r == nil || !r.Cache || r.TTL <= 0)
+		c.rules, c.rulesVersion = set, c.settingsVersion
 	}
-	return r, true
+	return !c.sessionOff
 }
 
-// rule asks the policy how a's answers are cached for this session.
-func (c *conn) rule(a *fingerprint.Analysis) Rule {
-	return c.srv.cfg.Rules(RuleInput{Analysis: a, User: c.user, Database: c.database, ApplicationName: c.applicationName()})
-}
-
-func (c *conn) applicationName() string {
-	sql := c.settings["application_name"]
-	_, v, ok := strings.Cut(sql, "= '")
-	if !ok {
-		return ""
+// plan asks the read path what it makes of a statement the session may
+// answer from the cache (sql, analysed as a), with the parameters and
+// formats the extended protocol adds (none for a simple query), and
+// returns the request and plan, kept in the session. ok is false when the
+// answer is not cached.
+func (c *conn) plan(sql string, a *fingerprint.Analysis, p boundParams) (*readpath.Request, *readpath.Plan, bool) {
+	req := &c.readReq
+	*req = readpath.Request{
+		Backend: c.backend.Name, Warehouse: c.backend.Pool, Login: executor.Login(c.login),
+		Database: c.database, ApplicationName: c.applicationName(), Session: c.sessionLabels(),
+		SQL: sql, Analysis: a, Statement: p.statement, ParamOIDs: p.oids, ParamFormats: p.formats,
+		Params: p.values, ResultFormats: p.resultFormats, Settings: c.effective(), KeySettings: c.keySettings(),
 	}
-	return strings.ReplaceAll(strings.TrimSuffix(v, "'"), "''", "'")
+	if slices.Contains(p.resultFormats, 1) {
+		req.ExactFloats = c.exactFloats()
+	}
+	c.readPlan = c.srv.cfg.Reads.Plan(req)
+	return req, &c.readPlan, c.readPlan.Decision.Cache
 }
 
-// cacheKey computes the key of sql for this session.
-// What the extended protocol adds to a key: nothing for a simple query.
+// What the extended protocol adds to a request: nothing for a simple
+// query.
 type boundParams struct {
+	statement     string // the warehouse's name for the prepared statement
 	oids          []uint32
 	formats       []int16
 	values        [][]byte
 	resultFormats []int16
 }
 
-func (c *conn) cacheKey(a *fingerprint.Analysis, r Rule, p boundParams) cache.Key {
-	in := fingerprint.KeyInput{
-		Backend:       c.backend.Name,
-		Database:      c.login.Database,
-		User:          c.user,
-		Shared:        r.Shared && !a.PerUser,
-		Normalized:    a.Normalized,
-		ParamOIDs:     p.oids,
-		ParamFormats:  p.formats,
-		Params:        p.values,
-		ResultFormats: p.resultFormats,
-		Settings:      c.keySettings(),
+func (c *conn) applicationName() string {
+	return settingValue(c.settings["application_name"])
+}
+
+// settingValue returns the value a kept SET (name = 'value') sets.
+func settingValue(sql string) string {
+	_, v, ok := strings.Cut(sql, "= '")
+	if !ok {
+		return ""
 	}
-	return cache.Key(fingerprint.KeyOf(in))
+	v = strings.TrimSuffix(v, "'")
+	if strings.Contains(v, "''") {
+		v = strings.ReplaceAll(v, "''", "'")
+	}
+	return v
+}
+
+// sessionLabels returns the labels the session gave itself: SET
+// sqlcached.dashboard (or chart), and the same in its startup options.
+func (c *conn) sessionLabels() policy.SessionLabels {
+	eff := c.effective()
+	l := policy.SessionLabels{
+		StartupDashboard: settingValue(c.startupSettings[policy.DashboardSetting]),
+		StartupChart:     settingValue(c.startupSettings[policy.ChartSetting]),
+		ApplicationName:  settingValue(eff["application_name"]),
+	}
+	if sql := eff[policy.DashboardSetting]; sql != c.startupSettings[policy.DashboardSetting] {
+		l.SetDashboard = settingValue(sql)
+	}
+	if sql := eff[policy.ChartSetting]; sql != c.startupSettings[policy.ChartSetting] {
+		l.SetChart = settingValue(sql)
+	}
+	return l
 }
 
 // keySettings returns the session settings that change answers, sorted.
@@ -115,15 +127,8 @@ func (c *conn) keySettings() []fingerprint.Setting {
 	if c.keySet != nil && c.keySetVersion == c.settingsVersion {
 		return c.keySet
 	}
-	out := make([]fingerprint.Setting, 0, 8)
-	for name, sql := range c.effective() {
-		if fingerprint.IsKeySetting(name) {
-			out = append(out, fingerprint.Setting{Name: name, Value: sql})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	c.keySet, c.keySetVersion = out, c.settingsVersion
-	return out
+	c.keySet, c.keySetVersion = readpath.KeySettings(c.effective()), c.settingsVersion
+	return c.keySet
 }
 
 // cachedRead answers a simple-protocol read from the cache, writing the
@@ -133,79 +138,58 @@ func (c *conn) keySettings() []fingerprint.Setting {
 // has begun on the warehouse, or in session pooling) takes hits only, and
 // its misses run on its own connection: cachedRead then returns the
 // capture that stores the relayed answer. failed says the client got an
-// error.
-func (c *conn) cachedRead(sql string, shift int, a *fingerprint.Analysis, r Rule) (done, failed bool, cp *capture, err error) {
-	req := c.cacheRequest(c.cacheKey(a, r, boundParams{}), a, r)
-	if c.sc != nil {
-		return c.attachedRead(req, a, r)
-	}
-	res, err := c.cacheGet(req, func() cache.Filler {
-		return c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.effective(), MaxBytes: r.MaxEntryBytes}, r)
-	})
-	switch {
-	case errors.Is(err, cache.ErrTooLarge):
+// error; done false sends the statement to the warehouse.
+func (c *conn) cachedRead(sql string, shift int, a *fingerprint.Analysis) (done, failed bool, cp *capture, err error) {
+	req, pl, ok := c.plan(sql, a, boundParams{})
+	if !ok {
 		return false, false, nil, nil
+	}
+	res, cp, err := c.read(req, pl)
+	switch {
 	case errors.Is(err, errClientGone):
 		return true, true, nil, err
-	case relayOnError(err):
-		// The warehouse refused or failed the statement: it answers it,
-		// with the rows it sends before its error, exactly.
-		return false, false, nil, nil
 	case err != nil:
 		return true, true, nil, c.failStatement(err, shift)
+	case res.Entry == nil:
+		return false, false, cp, nil
 	}
-	c.srv.admit.record(a, res.Status)
 	return true, false, nil, c.writeAnswer(res, true)
 }
 
-// cachedAnswer returns the cached answer to a read (filled through the
-// executor on a miss, or, for a session holding a warehouse connection,
-// hits only), or false when the cache cannot give one: the statement then
-// goes to the warehouse, which answers it, errors and all.
-func (c *conn) cachedAnswer(sql string, a *fingerprint.Analysis, r Rule) (cache.Result, bool) {
-	req := c.cacheRequest(c.cacheKey(a, r, boundParams{}), a, r)
+// read looks a planned statement up. A session without a warehouse
+// connection waits for the cache, which fills a miss through the read
+// path; a session holding one takes hits only, and gets on a miss the
+// capture that stores the answer its connection gets. No answer and no
+// error sends the statement to the warehouse, which answers it, errors
+// and all (the warehouse failed it, or it is too large to keep); an error
+// is the proxy's to send (a timeout, a cancel, the client gone).
+func (c *conn) read(req *readpath.Request, pl *readpath.Plan) (cache.Result, *capture, error) {
+	reads := c.srv.cfg.Reads
 	if c.sc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		res, _ := c.srv.cfg.Cache.Lookup(ctx, req)
-		return res, res.Entry != nil
+		res, resv := reads.Lookup(ctx, pl)
+		cancel()
+		if res.Entry != nil || resv == nil {
+			return res, nil, nil
+		}
+		return cache.Result{}, c.storeCapture(resv, pl), nil
 	}
-	res, err := c.cacheGet(req, func() cache.Filler {
-		return c.filler(&executor.Request{Login: executor.Login(c.login), SQL: sql, Settings: c.effective(), MaxBytes: r.MaxEntryBytes}, r)
-	})
-	return res, err == nil
-}
-
-// attachedRead looks a read up for a session holding a warehouse
-// connection: a hit is written; on a miss the returned capture stores the
-// answer the warehouse gives on the session's connection.
-func (c *conn) attachedRead(req cache.Request, a *fingerprint.Analysis, r Rule) (bool, bool, *capture, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	res, resv := c.srv.cfg.Cache.Lookup(ctx, req)
-	cancel()
-	if res.Entry != nil {
-		c.srv.admit.record(a, res.Status)
-		return true, false, nil, c.writeAnswer(res, true)
+	res, err := c.cacheGet(req, pl)
+	if errors.Is(err, cache.ErrTooLarge) || relayOnError(err) {
+		return cache.Result{}, nil, nil
 	}
-	if resv == nil {
-		return false, false, nil, nil
-	}
-	return false, false, c.storeCapture(resv, a, r), nil
+	return res, nil, err
 }
 
 // storeCapture returns a capture that stores the answer it keeps under
 // resv.
-func (c *conn) storeCapture(resv *cache.Reservation, a *fingerprint.Analysis, r Rule) *capture {
-	group, admit := c.srv.cfg.Cache, c.srv.admit
-	max := r.MaxEntryBytes
+func (c *conn) storeCapture(resv *cache.Reservation, pl *readpath.Plan) *capture {
+	reads, plan := c.srv.cfg.Reads, *pl
+	max := plan.Decision.Rule.MaxEntryBytes
 	if max <= 0 {
 		max = 16 << 20
 	}
-	return &capture{max: max, done: func(wire []byte, rows int) {
-		if group.Store(resv, &cache.Entry{Payload: wire, Rows: int64(rows)}) {
-			admit.record(a, cache.Miss)
-		}
-	}}
+	return &capture{max: max, done: func(wire []byte, rows int) { reads.Store(resv, &plan, wire, rows) }}
 }
 
 // relayOnError reports whether a fill's error is the warehouse's answer to
@@ -241,6 +225,12 @@ func (c *conn) failStatement(err error, shift int) error {
 	return c.writeClient(shiftPosition(errorBytes(e), shift), false)
 }
 
+// isCancel reports whether err ends a wait on the cache for the client:
+// a CancelRequest, the client gone, or the rule's timeout.
+func isCancel(err error) bool {
+	return errors.Is(err, errClientGone) || toError(err).Code == CodeQueryCanceled
+}
+
 // errCanceledByClient is why a wait on the cache ends on a CancelRequest.
 var errCanceledByClient = newError(CodeQueryCanceled, "canceling statement due to user request")
 
@@ -248,8 +238,9 @@ var errCanceledByClient = newError(CodeQueryCanceled, "canceling statement due t
 // fill, ends when the client sends a CancelRequest (57014) or goes away
 // (watched once the wait has lasted watchInterval); the fill goes on and
 // its answer is stored for the next viewer.
-func (c *conn) cacheGet(req cache.Request, fill func() cache.Filler) (cache.Result, error) {
-	if res, ok := c.srv.cfg.Cache.Peek(req); ok {
+func (c *conn) cacheGet(req *readpath.Request, pl *readpath.Plan) (cache.Result, error) {
+	reads := c.srv.cfg.Reads
+	if res, ok := reads.Peek(pl); ok {
 		return res, nil // a hit: nothing to wait for, nothing to fill
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -269,7 +260,7 @@ func (c *conn) cacheGet(req cache.Request, fill func() cache.Filler) (cache.Resu
 		}
 		cancel(errClientGone)
 	})
-	res, err := c.srv.cfg.Cache.Get(ctx, req, fill())
+	res, err := reads.Get(ctx, req, pl)
 	close(done)
 	if !watch.Stop() {
 		<-exited // the watcher reads the client: let it finish first
@@ -347,48 +338,19 @@ func staleNotice(res cache.Result) []byte {
 	return b.B
 }
 
-func labelsOf(a *fingerprint.Analysis) []cache.Label {
-	var out []cache.Label
-	if a.Labels.Dashboard != "" {
-		out = append(out, cache.Label{Name: "dashboard", Value: a.Labels.Dashboard})
-	}
-	if a.Labels.Chart != "" {
-		out = append(out, cache.Label{Name: "chart", Value: a.Labels.Chart})
-	}
-	return out
-}
-
-// bareNames drops schema qualifiers: answers are indexed, and writes
-// invalidate, by table name alone, so that "orders" read under a
-// search_path and "public.orders" written meet. Names shared by tables of
-// several schemas invalidate each other, which costs a refill, never a
-// stale answer.
-func bareNames(tables []string) []string {
-	out := make([]string, 0, len(tables))
-	for _, t := range tables {
-		if i := strings.LastIndexByte(t, '.'); i >= 0 && !strings.Contains(t[i:], `"`) {
-			t = t[i+1:]
-		} else if i := strings.LastIndex(t, `".`); i >= 0 {
-			t = t[i+2:]
-		}
-		out = append(out, t)
-	}
-	return out
-}
-
 // invalidateWrites drops the cached answers that read the tables written
 // by a transaction that just committed.
 func (c *conn) invalidateWrites() {
 	if slices.Contains(c.pendingWrites, catalogTable) {
 		c.srv.ddlEpoch.Add(1) // prepared statements are prepared again
 	}
-	if len(c.pendingWrites) == 0 || c.srv.cfg.Cache == nil {
+	if len(c.pendingWrites) == 0 || c.srv.cfg.Reads == nil {
 		c.pendingWrites = nil
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.srv.cfg.Cache.InvalidateTables(ctx, bareNames(c.pendingWrites)...); err != nil {
+	if err := c.srv.cfg.Reads.Invalidate(ctx, c.pendingWrites...); err != nil {
 		c.srv.log.Warn("invalidation did not reach every cache tier", "err", err)
 	}
 	if slices.Contains(c.pendingWrites, catalogTable) {
@@ -402,12 +364,12 @@ func (c *conn) invalidateWrites() {
 // catalogTable is the name under which answers that read the system
 // catalogs are indexed, and which DDL invalidates: after CREATE TABLE
 // through the proxy, \dt shows the new table at once.
-const catalogTable = "pg_catalog"
+const catalogTable = readpath.CatalogTable
 
 // loadVolatility reads function volatility from the session's warehouse
 // into the analyzer, once, or again when force is set (after DDL).
 func (s *Server) loadVolatility(ctx context.Context, c *conn, force bool) {
-	if s.cfg.Cache == nil {
+	if s.cfg.Reads == nil {
 		return
 	}
 	s.volMu.Lock()

@@ -1,18 +1,13 @@
 package proxy
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sqlcached/sqlcached/cache"
-	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/fingerprint"
-	"github.com/sqlcached/sqlcached/internal/pgformat"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
 
@@ -298,48 +293,36 @@ func (c *conn) releaseHeld() error {
 // it when it cannot.
 func (c *conn) serveHeld(h *held) (bool, error) {
 	a := h.st.analysis
-	r := c.rule(a)
-	if !r.Cache || r.TTL <= 0 || len(a.Statements) != 1 || c.srv.admit.bypassed(a) {
-		return false, c.releaseHeld()
-	}
 	oids := make([]uint32, len(h.st.oids)/4)
 	for i := range oids {
 		oids[i] = binary.BigEndian.Uint32(h.st.oids[4*i:])
 	}
-	bound := boundParams{oids: oids, formats: h.paramFormats, values: h.params, resultFormats: h.resultFormats}
-	if c.sc != nil {
+	bound := boundParams{statement: h.st.id, oids: oids, formats: h.paramFormats, values: h.params, resultFormats: h.resultFormats}
+	req, pl, ok := c.plan(h.st.query, a, bound)
+	if !ok {
+		return false, c.releaseHeld()
+	}
+	res, cp, err := c.read(req, pl)
+	if cp != nil && h.maxRows <= 0 {
 		// Inside a transaction begun on the warehouse, or in session
-		// pooling: hits only, misses run on the session's connection.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		res, resv := c.srv.cfg.Cache.Lookup(ctx, c.cacheRequest(c.cacheKey(a, r, bound), a, r))
-		cancel()
-		if res.Entry != nil {
-			return true, c.answerHeld(h, a, res)
-		}
-		if resv != nil && h.maxRows <= 0 {
-			c.heldCapture = &heldCapture{portal: h.portal, described: h.described, cap: c.storeCapture(resv, a, r)}
-		}
+		// pooling: misses run on the session's connection.
+		c.heldCapture = &heldCapture{portal: h.portal, described: h.described, cap: cp}
+	}
+	if err == nil && res.Entry == nil || err != nil && !isCancel(err) {
+		// Not cached, too large, or failing: the warehouse answers,
+		// errors and all (PostgreSQL's own 0A000 for a prepared
+		// statement whose result changed, ...).
 		err := c.releaseHeld()
 		c.heldCapture = nil
 		return false, err
 	}
-	res, err := c.cacheGet(c.cacheRequest(c.cacheKey(a, r, bound), a, r), func() cache.Filler {
-		run := c.filler(&executor.Request{
-			Login: executor.Login(c.login), SQL: h.st.query, Statement: h.st.id, ParamOIDs: oids, ParamFormats: h.paramFormats,
-			Params: h.params, ResultFormats: h.resultFormats, Settings: c.effective(), MaxBytes: r.MaxEntryBytes,
-		}, r)
-		if !slices.Contains(h.resultFormats, 1) {
-			return run
-		}
-		bound.resultFormats = nil
-		return c.fromText(c.cacheRequest(c.cacheKey(a, r, bound), a, r), h.resultFormats, run)
-	})
 	switch {
 	case errors.Is(err, errClientGone):
 		return true, err
-	case errors.Is(err, errCanceledByClient):
+	case err != nil:
+		// A cancel or a timeout: the proxy's to answer.
 		c.held = nil
-		if err := c.failStatement(errCanceledByClient, 0); err != nil {
+		if err := c.failStatement(err, 0); err != nil {
 			return true, err
 		}
 		if c.head < len(c.pending) {
@@ -355,18 +338,14 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 			return true, c.w.Flush()
 		}
 		return true, c.writeReady()
-	case err != nil:
-		// Too large, or failing: the warehouse answers, errors and all.
-		return false, c.releaseHeld()
 	}
-	return true, c.answerHeld(h, a, res)
+	return true, c.answerHeld(h, res)
 }
 
 // answerHeld answers a held batch with a cached answer: what the warehouse
 // would answer its transaction statement, Parse and Bind, then the answer
 // (in pieces when the Execute has a row limit) and ReadyForQuery.
-func (c *conn) answerHeld(h *held, a *fingerprint.Analysis, res cache.Result) error {
-	c.srv.admit.record(a, res.Status)
+func (c *conn) answerHeld(h *held, res cache.Result) error {
 	c.held = nil
 	var b pgwire.Builder
 	if h.tx != nil {
@@ -414,57 +393,6 @@ var (
 	bindComplete = []byte{'2', 0, 0, 0, 4}
 	noData       = []byte{'n', 0, 0, 0, 4}
 )
-
-// cacheRequest is the cache's view of a statement.
-func (c *conn) cacheRequest(key cache.Key, a *fingerprint.Analysis, r Rule) cache.Request {
-	tables := bareNames(a.ReadTables)
-	if a.ReadsCatalog {
-		tables = append(tables, catalogTable)
-	}
-	return cache.Request{
-		Key: key, TTL: r.TTL, StaleTTL: r.StaleTTL, StaleIfError: r.StaleIfError,
-		Tables: tables, Labels: labelsOf(a),
-	}
-}
-
-// filler runs req on the backend under the rule's timeout, for the cache.
-func (c *conn) filler(req *executor.Request, r Rule) cache.Filler {
-	pool := c.backend.Pool
-	return cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
-		if r.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, r.Timeout)
-			defer cancel()
-		}
-		res, err := pool.Execute(ctx, req)
-		if errors.Is(err, executor.ErrTooLarge) {
-			return nil, cache.ErrTooLarge
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &cache.Entry{Payload: res.Wire, Rows: res.Rows}, nil
-	})
-}
-
-// fromText fills an answer asked for in binary result formats from the
-// same statement's cached answer in text, converted, when there is one and
-// every binary column converts exactly (see pgformat); otherwise it runs.
-// The JDBC driver asks for text results until it has prepared a statement
-// and for binary after: both are one execution on the warehouse. A
-// converted answer keeps the age of the one it came from.
-func (c *conn) fromText(text cache.Request, formats []int16, run cache.Filler) cache.Filler {
-	opts := pgformat.Options{ExactFloats: c.exactFloats()}
-	group := c.srv.cfg.Cache
-	return cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
-		if t, ok := group.Peek(text); ok {
-			if wire, ok := pgformat.ToBinary(t.Entry.Payload, formats, opts); ok {
-				return t.Entry.Derive(wire), nil
-			}
-		}
-		return run.Fill(ctx)
-	})
-}
 
 // exactFloats reports whether the session's float output round-trips:
 // extra_float_digits of 3, or of 1 or more from PostgreSQL 12 on. The

@@ -16,6 +16,8 @@ import (
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
+	"github.com/sqlcached/sqlcached/internal/readpath"
+	"github.com/sqlcached/sqlcached/policy"
 )
 
 // errClientGone ends a session whose client went away or broke the
@@ -81,7 +83,19 @@ type conn struct {
 	// keySet caches keySettings for settingsVersion keySetVersion.
 	keySet        []fingerprint.Setting
 	keySetVersion uint64
-	replaying     bool // releasing held messages: do not hold them again
+
+	// rules are the policy the session last decided under, at
+	// settingsVersion rulesVersion; sessionOff says they cache nothing of
+	// the session's (see caching).
+	rules        *policy.Set
+	rulesVersion uint64
+	sessionOff   bool
+	// readReq and readPlan are the read path's request and plan for the
+	// statement being answered (see plan), kept here so that a hit
+	// allocates neither.
+	readReq   readpath.Request
+	readPlan  readpath.Plan
+	replaying bool // releasing held messages: do not hold them again
 
 	cursors    map[string]*proxyCursor // cursors answered from the cache, by name
 	whCursors  map[string]bool         // cursors the open transaction declared on the warehouse
@@ -348,9 +362,10 @@ func (c *conn) handle(typ byte, msg []byte) error {
 }
 
 // analyze returns the analysis of a statement the session relays, or nil
-// when the statement cannot change session state.
+// when the session does not cache and the statement can neither change
+// session state, nor write, nor use a cursor the proxy holds.
 func (c *conn) analyze(sql string) *fingerprint.Analysis {
-	if c.srv.cfg.Cache == nil && !mayChangeSession(sql) {
+	if !c.caching() && len(c.cursors) == 0 && !mayChangeSession(sql) && (c.srv.cfg.Reads == nil || !mayWrite(sql)) {
 		return nil
 	}
 	return c.srv.cfg.Analyzer.Analyze(sql)
@@ -366,7 +381,7 @@ func (c *conn) simpleQuery(msg []byte) error {
 		return fatal(CodeProtocolViolation, "invalid query message")
 	}
 	sql := string(body[:len(body)-1])
-	if c.srv.cfg.Cache == nil || c.pinned != "" {
+	if !c.caching() {
 		a := c.analyze(sql)
 		if a != nil && len(a.Statements) == 1 && c.deallocate(&a.Statements[0]) {
 			return c.writeReady()
@@ -493,11 +508,10 @@ func (c *conn) answerStatement(st *fingerprint.Statement, sa *fingerprint.Analys
 	case st.Deallocate != "":
 		return c.deallocate(st), false, nil, nil
 	default:
-		r, ok := c.cachedRule(sa)
-		if !ok {
+		if !c.cacheOK() {
 			return false, false, nil, nil
 		}
-		return c.cachedRead(text, shift, sa, r)
+		return c.cachedRead(text, shift, sa)
 	}
 	return true, failed, nil, c.writeClient(b.B, false)
 }

@@ -201,16 +201,14 @@ func (c *conn) localDeclare(st *fingerprint.Statement, b *pgwire.Builder) (done,
 		c.failTx()
 		return true, true
 	}
-	a := c.srv.cfg.Analyzer.Analyze(cur.Query)
-	r, ok := c.cachedRule(a)
+	req, pl, ok := c.plan(cur.Query, c.srv.cfg.Analyzer.Analyze(cur.Query), boundParams{})
 	if !ok {
 		return false, false
 	}
-	res, ok := c.cachedAnswer(cur.Query, a, r)
-	if !ok {
+	res, cp, err := c.read(req, pl)
+	if res.Entry == nil || cp != nil || err != nil {
 		return false, false // the warehouse declares it, errors and all
 	}
-	c.srv.admit.record(a, res.Status)
 	p := newCachedPortal(res.Entry.Payload)
 	if c.cursors == nil {
 		c.cursors = map[string]*proxyCursor{}

@@ -10,7 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor/postgres"
+	"github.com/sqlcached/sqlcached/internal/readpath"
 	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/policy"
 	"github.com/sqlcached/sqlcached/proxy"
 )
 
@@ -22,7 +24,9 @@ type env struct {
 	Database string
 	Server   *proxy.Server
 	Pool     *postgres.Pool
-	Addr     string // the proxy's address
+	Cache    *cache.Group   // with envOptions.cache
+	Reads    *readpath.Path // with envOptions.cache
+	Addr     string         // the proxy's address
 	Port     int
 }
 
@@ -34,7 +38,9 @@ type envOptions struct {
 	// cache turns the answer cache on, with L1 and the shared Redis as L2,
 	// and rule (default: cache for a minute) for every statement.
 	cache bool
-	rule  *proxy.Rule
+	rule  *policy.Rule
+	// rules replaces rule: the policy, with its label sources.
+	rules *policy.Set
 	// database reuses a database (a second proxy in front of the first's);
 	// redis is the L2 server (default: the shared one).
 	database string
@@ -78,6 +84,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 			return &proxy.Backend{Name: "pg", Pool: pool}
 		},
 	}
+	var group *cache.Group
+	var reads *readpath.Path
 	if o.cache {
 		redis := o.redis
 		if redis == nil {
@@ -88,12 +96,16 @@ func newEnv(t testing.TB, o envOptions) *env {
 			t.Fatal(err)
 		}
 		t.Cleanup(g.Close)
-		rule := proxy.Rule{Name: "test", Cache: true, TTL: time.Minute, Timeout: 30 * time.Second, MaxEntryBytes: 16 << 20}
-		if o.rule != nil {
-			rule = *o.rule
+		rules := o.rules
+		if rules == nil {
+			rule := policy.Rule{Name: "test", Cache: true, TTL: time.Minute, Timeout: 30 * time.Second, MaxEntryBytes: 16 << 20, CacheTimeFunctions: true}
+			if o.rule != nil {
+				rule = *o.rule
+			}
+			rules = policy.New(rule)
 		}
-		cfg.Cache = g
-		cfg.Rules = func(proxy.RuleInput) proxy.Rule { return rule }
+		group, reads = g, newReads(t, g, rules)
+		cfg.Reads = reads
 	}
 	if o.mutate != nil {
 		o.mutate(&cfg)
@@ -115,7 +127,17 @@ func newEnv(t testing.TB, o envOptions) *env {
 		}
 		pool.Close()
 	})
-	return &env{PG: pg, Database: db, Server: srv, Pool: pool, Addr: l.Addr().String(), Port: l.Addr().(*net.TCPAddr).Port}
+	return &env{PG: pg, Database: db, Server: srv, Pool: pool, Cache: group, Reads: reads, Addr: l.Addr().String(), Port: l.Addr().(*net.TCPAddr).Port}
+}
+
+// newReads returns a read path over g under rules.
+func newReads(t testing.TB, g *cache.Group, rules *policy.Set) *readpath.Path {
+	t.Helper()
+	reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reads
 }
 
 // cachedTwins starts a proxy with the cache on and a direct twin database,

@@ -38,15 +38,7 @@ func sessionWord(w string) bool {
 	if len(w) > 11 && (hasPrefixFold(w, "pg_advisory") || hasPrefixFold(w, "pg_try_advisory")) {
 		return true
 	}
-	if len(w) > 10 {
-		return false
-	}
-	for _, s := range sessionWords {
-		if len(w) == len(s) && hasPrefixFold(w, s) {
-			return true
-		}
-	}
-	return false
+	return wordIn(w, sessionWords)
 }
 
 // hasPrefixFold reports whether w starts with the lower-case ASCII prefix p,
@@ -65,4 +57,46 @@ func hasPrefixFold(w, p string) bool {
 		}
 	}
 	return true
+}
+
+// mayWrite reports whether sql may write, so that a session relaying it
+// unanalysed (see caching) would miss a write to invalidate cached
+// answers by: it holds a word that starts or marks a write (INSERT,
+// CREATE, SELECT ... INTO, CALL, EXECUTE, ...). Like mayChangeSession it
+// errs towards yes: a word in a string literal or a comment counts too.
+func mayWrite(sql string) bool {
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		if !isWordByte(c) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(sql) && isWordByte(sql[j]) {
+			j++
+		}
+		if wordIn(sql[i:j], writeWords) {
+			return true
+		}
+		i = j
+	}
+	return false
+}
+
+var writeWords = []string{"insert", "update", "delete", "merge", "truncate", "copy", "create", "alter",
+	"drop", "grant", "revoke", "comment", "refresh", "cluster", "reindex", "vacuum", "call", "do",
+	"execute", "into", "import", "security", "analyze", "analyse", "lock", "nextval", "setval"}
+
+// wordIn reports whether w is one of words (lower-case), ignoring ASCII
+// case.
+func wordIn(w string, words []string) bool {
+	if len(w) > 10 {
+		return false
+	}
+	for _, s := range words {
+		if len(w) == len(s) && hasPrefixFold(w, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sqlcached/sqlcached/cache"
-	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
@@ -22,7 +20,7 @@ import (
 // Backend is a warehouse the proxy relays to.
 type Backend struct {
 	Name string
-	Pool *postgres.Pool
+	Pool Pool
 	// Database is the warehouse database to open; "" uses the name the
 	// client asked for.
 	Database string
@@ -67,13 +65,13 @@ type Config struct {
 	// client does.
 	SessionPooling func(user, database string) bool
 
-	// Cache answers cacheable reads; nil relays everything.
-	Cache *cache.Group
-	// Rules returns the caching rule for a statement (the policy); nil
-	// caches nothing.
-	Rules func(RuleInput) Rule
+	// Reads answers cacheable reads (readpath.Path): it decides, by the
+	// policy, what is cached and keys, looks up and fills it; nil
+	// relays everything.
+	Reads Reads
 
-	// Analyzer classifies statements; nil uses fingerprint's default.
+	// Analyzer classifies statements; nil uses the read path's, or
+	// fingerprint's default.
 	Analyzer *fingerprint.Analyzer
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
@@ -96,8 +94,7 @@ type Server struct {
 	volMu     sync.Mutex // protects volLoaded
 	volLoaded bool       // the analyzer has the warehouse's volatility
 
-	admit *admission // which statement shapes are worth caching
-	memo  memo       // what the warehouse answered to SET and SHOW
+	memo memo // what the warehouse answered to SET and SHOW
 	// ddlEpoch counts DDL through the proxy: warehouse connections whose
 	// prepared statements predate it prepare them again.
 	ddlEpoch atomic.Uint64
@@ -125,6 +122,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.AcquireTimeout <= 0 {
 		cfg.AcquireTimeout = 30 * time.Second
 	}
+	if cfg.Analyzer == nil && cfg.Reads != nil {
+		cfg.Analyzer = cfg.Reads.Analyzer()
+	}
 	if cfg.Analyzer == nil {
 		a, err := fingerprint.New(fingerprint.Config{})
 		if err != nil {
@@ -138,7 +138,6 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	return &Server{
 		cfg: cfg, log: log, listeners: map[net.Listener]struct{}{}, sessions: map[uint32]*conn{}, starting: map[*conn]net.Conn{},
-		admit: newAdmission(),
 	}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/policy"
 	"github.com/sqlcached/sqlcached/proxy"
 )
 
@@ -52,9 +53,8 @@ func TestSlowRedisCostsAtMostItsTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(g.Close)
-			rule := proxy.Rule{Name: "test", Cache: true, TTL: time.Minute, Timeout: 30 * time.Second, MaxEntryBytes: 16 << 20}
-			c.Cache = g
-			c.Rules = func(proxy.RuleInput) proxy.Rule { return rule }
+			rule := policy.Rule{Name: "test", Cache: true, TTL: time.Minute, Timeout: 30 * time.Second, MaxEntryBytes: 16 << 20}
+			c.Reads = newReads(t, g, policy.New(rule))
 		}})
 		return e, g
 	}

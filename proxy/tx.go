@@ -193,7 +193,7 @@ func (c *conn) localTx(sql string) *fingerprint.Transaction {
 // localTxOf is localTx for a statement already analysed.
 func (c *conn) localTxOf(st *fingerprint.Statement) *fingerprint.Transaction {
 	tx := st.Tx
-	if tx == nil || c.srv.cfg.Cache == nil || c.pinned != "" {
+	if tx == nil || !c.caching() {
 		return nil
 	}
 	switch {
@@ -428,7 +428,7 @@ func (c *conn) reportedSetting(name string) bool {
 // the package comment above), appending its answer to b.
 func (c *conn) localSet(st *fingerprint.Statement, b *pgwire.Builder) bool {
 	set := st.Set
-	if set == nil || !set.Known || set.Name == "" || c.sc != nil || c.pinned != "" || c.srv.cfg.Cache == nil {
+	if set == nil || !set.Known || set.Name == "" || c.sc != nil || !c.caching() {
 		return false
 	}
 	inLazy := c.lazyBegin != "" && c.txStatus == 'T'
@@ -511,7 +511,7 @@ func (c *conn) localShow(st *fingerprint.Statement, b *pgwire.Builder) bool {
 // to the warehouse, or nil.
 func (c *conn) learnShow(st *fingerprint.Statement) *capture {
 	key, ok := c.showKey(st)
-	if !ok || c.srv.cfg.Cache == nil {
+	if !ok || !c.caching() {
 		return nil
 	}
 	m := &c.srv.memo

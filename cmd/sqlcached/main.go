@@ -1,7 +1,11 @@
 // Command sqlcached is a caching reverse proxy in front of SQL warehouses.
 //
 //	sqlcached serve --config FILE [--listen ADDR] [--http ADDR] [--backend-dsn DSN]
+//	sqlcached policy check --config FILE
+//	sqlcached policy explain --config FILE --user U [--database D] [--dashboard D] [--application-name A] SQL
 //	sqlcached version
+//
+// serve reloads the file's policies on SIGHUP and when the file changes.
 package main
 
 import (
@@ -15,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +28,8 @@ import (
 	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/internal/config"
+	"github.com/sqlcached/sqlcached/internal/readpath"
+	"github.com/sqlcached/sqlcached/policy"
 	"github.com/sqlcached/sqlcached/proxy"
 )
 
@@ -36,23 +43,31 @@ const (
 	exitConfig = 2
 )
 
+const usage = `usage:
+  sqlcached serve --config FILE [--listen ADDR] [--http ADDR] [--backend-dsn DSN]
+  sqlcached policy check --config FILE
+  sqlcached policy explain --config FILE --user U [--database D] [--dashboard D] [--application-name A] SQL
+  sqlcached version`
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: sqlcached serve --config FILE | version")
+		fmt.Fprintln(stderr, usage)
 		return exitConfig
 	}
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "policy":
+		return policyCommand(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sqlcached", version)
 		return exitOK
 	case "-h", "--help", "help":
-		fmt.Fprintln(stdout, "usage: sqlcached serve --config FILE [--listen ADDR] [--http ADDR] [--backend-dsn DSN] | version")
+		fmt.Fprintln(stdout, usage)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "sqlcached: unknown command %q\n", args[0])
@@ -78,7 +93,7 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sqlcached serve: --config is required")
 		return exitConfig
 	}
-	cfg, err := config.Load(f.config)
+	rules, cfg, err := policy.Load(f.config)
 	if err != nil {
 		fmt.Fprintln(stderr, "sqlcached:", err)
 		return exitConfig
@@ -93,7 +108,10 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := runServer(ctx, cfg, log); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := runServer(ctx, cfg, rules, hup, log); err != nil {
 		log.Error("sqlcached stopped", "err", err)
 		var ce *config.Error
 		if errors.As(err, &ce) {
@@ -134,8 +152,9 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 }
 
 // runServer wires the configuration into a proxy and serves until ctx is
-// done, then shuts down within shutdown.timeout.
-func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// done, then shuts down within shutdown.timeout. The policies are put in
+// force again from cfg.File on each value of hup and when it changes.
+func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <-chan os.Signal, log *slog.Logger) error {
 	pools := map[string]*postgres.Pool{}
 	defer func() {
 		for _, p := range pools {
@@ -173,15 +192,29 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	for _, u := range cfg.Auth.Users {
 		pcfg.Users[u.Name] = u.Password
 	}
-	if rule, ok := defaultRule(cfg); ok {
+	if len(cfg.Policies) > 0 {
 		g, err := newCache(cfg)
 		if err != nil {
 			return err
 		}
 		defer g.Close()
-		pcfg.Cache = g
-		pcfg.Rules = func(proxy.RuleInput) proxy.Rule { return rule }
-		log.Info("answer cache on", "rule", rule.Name, "ttl", rule.TTL, "l2", cfg.Cache.L2 != nil)
+		reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules})
+		if err != nil {
+			return err
+		}
+		pcfg.Reads = reads
+		log.Info("answer cache on", "rules", len(cfg.Policies), "l2", cfg.Cache.L2 != nil)
+		if cfg.File != "" {
+			rl := &policy.Reloader{Path: cfg.File, Log: log, Apply: func(s *policy.Set, next *config.Config) {
+				reads.SetPolicy(s)
+				if restartNeeded(cfg, next) {
+					log.Warn("the new policies are in force; other changes to the file need a restart")
+				}
+			}}
+			rctx, stopReload := context.WithCancel(ctx)
+			defer stopReload()
+			go rl.Run(rctx, hup)
+		}
 	}
 	if cfg.TLS != nil {
 		tc, err := cfg.TLS.Load()
@@ -285,23 +318,12 @@ func newCache(cfg *config.Config) (*cache.Group, error) {
 	return g, nil
 }
 
-// defaultRule is the rule every cacheable statement gets until policies
-// are matched per statement: the last policy that matches everything.
-func defaultRule(cfg *config.Config) (proxy.Rule, bool) {
-	for i := len(cfg.Policies) - 1; i >= 0; i-- {
-		p := cfg.Policies[i]
-		if !p.Match.IsCatchAll() {
-			continue
-		}
-		maxEntry := p.MaxEntryBytes
-		if maxEntry == 0 {
-			maxEntry = cfg.Cache.MaxEntryBytes
-		}
-		return proxy.Rule{
-			Name: p.Name, Cache: p.Cache, TTL: p.TTL.Std(), StaleTTL: p.StaleTTL.Std(),
-			StaleIfError: p.StaleIfError.Std(), Timeout: p.Timeout.Std(), Shared: p.Shared,
-			MaxEntryBytes: int(maxEntry),
-		}, p.Cache && p.TTL > 0
-	}
-	return proxy.Rule{}, false
+// restartNeeded reports whether next differs from cfg in more than what
+// a reload applies (policies and labels).
+func restartNeeded(cfg, next *config.Config) bool {
+	a, b := *cfg, *next
+	a.Policies, b.Policies = nil, nil
+	a.Labels, b.Labels = config.Labels{}, config.Labels{}
+	a.Warnings, b.Warnings = nil, nil
+	return !reflect.DeepEqual(a, b)
 }

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/sqlcached/sqlcached/internal/config"
 	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/policy"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -77,7 +77,7 @@ backends:
 shutdown: {timeout: 5s}
 `, pgAddr, httpAddr))
 	t.Setenv("SQLCACHED_TEST_PW", testenv.SuperPassword)
-	cfg, err := config.Load(path)
+	rules, cfg, err := policy.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ shutdown: {timeout: 5s}
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- runServer(ctx, cfg, rules, nil, slog.New(slog.DiscardHandler)) }()
 	dsn := fmt.Sprintf("postgres://postgres:%s@%s/%s?sslmode=disable", testenv.SuperPassword, pgAddr, db)
 	var c *pgx.Conn
 	for deadline := time.Now().Add(10 * time.Second); ; {

@@ -1,0 +1,343 @@
+// Package readpath turns a request for a statement's answer into a cache
+// lookup, the same way for every frontend: the simple and the extended
+// protocol of the PostgreSQL wire, and the HTTP query API.
+//
+// The steps are one function each: Analyse (what the statement is), Decide
+// (its labels, the rule that matches it, and whether its shape is admitted
+// to the cache), Key (everything that can change the answer's bytes), and
+// Get (look up L1 then L2, collapse concurrent misses, fill through the
+// warehouse under the rule's timeout, store). Plan runs the first three.
+// A frontend that holds a warehouse connection of its own (a transaction
+// begun on the warehouse) uses Lookup and Store instead of Get: it takes
+// hits, and its misses run on its connection.
+package readpath
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/sqlcached/sqlcached/cache"
+	"github.com/sqlcached/sqlcached/executor"
+	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/pgformat"
+	"github.com/sqlcached/sqlcached/policy"
+)
+
+// Request is one statement a frontend wants answered.
+type Request struct {
+	// Backend names the warehouse in keys; Warehouse runs misses there.
+	Backend   string
+	Warehouse executor.Warehouse
+	// Login is whom the statement runs as, and the warehouse database.
+	Login executor.Login
+	// Database is the database the client asked for, as rules see it.
+	Database        string
+	ApplicationName string
+	// Session holds the labels the session set outside the statement.
+	Session policy.SessionLabels
+
+	SQL string
+	// Analysis is SQL's, when the frontend has it already; nil: the read
+	// path analyses SQL.
+	Analysis *fingerprint.Analysis
+
+	// Statement names SQL prepared on the warehouse (see
+	// executor.Request.Statement); "" runs it unnamed.
+	Statement     string
+	ParamOIDs     []uint32
+	ParamFormats  []int16
+	Params        [][]byte
+	ResultFormats []int16
+
+	// Settings are the session settings in force, each as the SQL that
+	// applies it; KeySettings are those that change answers, sorted by
+	// name (nil: taken from Settings).
+	Settings    map[string]string
+	KeySettings []fingerprint.Setting
+	// ExactFloats says the session's float output round-trips, so that a
+	// binary answer may be converted from a cached text one.
+	ExactFloats bool
+}
+
+// Plan is what the read path makes of a request before looking it up.
+type Plan struct {
+	Analysis *fingerprint.Analysis
+	Labels   policy.Labels
+	Decision policy.Decision
+	// Key and Entry are set when Decision.Cache is true.
+	Key   fingerprint.Key
+	Entry cache.Request
+}
+
+// Config configures a Path.
+type Config struct {
+	Cache    *cache.Group
+	Policy   *policy.Set
+	Analyzer *fingerprint.Analyzer // nil: fingerprint's default
+}
+
+// Path is the read path. It is safe for concurrent use.
+type Path struct {
+	cache    *cache.Group
+	analyzer *fingerprint.Analyzer
+	rules    atomic.Pointer[policy.Set]
+	admit    *policy.Admission
+}
+
+// New returns a read path over cfg.Cache under cfg.Policy.
+func New(cfg Config) (*Path, error) {
+	if cfg.Cache == nil {
+		return nil, errors.New("readpath: a cache is required")
+	}
+	p := &Path{cache: cfg.Cache, analyzer: cfg.Analyzer, admit: policy.NewAdmission()}
+	if p.analyzer == nil {
+		a, err := fingerprint.New(fingerprint.Config{})
+		if err != nil {
+			return nil, err
+		}
+		p.analyzer = a
+	}
+	if cfg.Policy == nil {
+		cfg.Policy = policy.New()
+	}
+	p.rules.Store(cfg.Policy)
+	return p, nil
+}
+
+// Analyzer returns the analyzer the path uses.
+func (p *Path) Analyzer() *fingerprint.Analyzer { return p.analyzer }
+
+// Policy returns the rules in force.
+func (p *Path) Policy() *policy.Set { return p.rules.Load() }
+
+// SetPolicy puts rules in force for the next request; requests already
+// decided keep theirs.
+func (p *Path) SetPolicy(s *policy.Set) { p.rules.Store(s) }
+
+// ForSession returns the rule deciding every statement of a session, when
+// the session alone decides it (see policy.Set.ForSession).
+func (p *Path) ForSession(user, database, app string) (*policy.Rule, bool) {
+	return p.Policy().ForSession(user, database, app)
+}
+
+// Analyse returns the analysis of req's SQL.
+func (p *Path) Analyse(req *Request) *fingerprint.Analysis {
+	if req.Analysis == nil {
+		req.Analysis = p.analyzer.Analyze(req.SQL)
+	}
+	return req.Analysis
+}
+
+// Decide resolves a's labels and rule for req, and keeps shapes whose
+// answers are never reused out of the cache.
+func (p *Path) Decide(req *Request, a *fingerprint.Analysis) (policy.Labels, policy.Decision) {
+	return decide(p.Policy(), p.admit, req, a)
+}
+
+func decide(rules *policy.Set, admit *policy.Admission, req *Request, a *fingerprint.Analysis) (policy.Labels, policy.Decision) {
+	labels := rules.Labels(a, req.Session)
+	d := rules.Decide(&policy.Input{
+		User: req.Login.User, Database: req.Database, ApplicationName: req.ApplicationName,
+		Labels: labels, Analysis: a, SQL: req.SQL,
+	})
+	if d.Cache && admit != nil && admit.Bypassed(a.ShapeID) {
+		d.Cache, d.Reason = false, ReasonAdmission
+	}
+	return labels, d
+}
+
+// ReasonAdmission is why a statement whose shape was found not to repeat
+// is not cached.
+const ReasonAdmission = "its shape's answers are rarely asked for again (admission)"
+
+// Key returns the key of req's answer: backend, database, user (unless
+// the decision shares the answer), the normalised text, parameters and
+// formats, and the settings that change answers.
+func (p *Path) Key(req *Request, a *fingerprint.Analysis, d policy.Decision) fingerprint.Key {
+	return KeyInput(req, a, d).Key()
+}
+
+// KeyInput returns the components of req's key.
+func KeyInput(req *Request, a *fingerprint.Analysis, d policy.Decision) fingerprint.KeyInput {
+	settings := req.KeySettings
+	if settings == nil {
+		settings = KeySettings(req.Settings)
+	}
+	return fingerprint.KeyInput{
+		Backend:       req.Backend,
+		Database:      req.Login.Database,
+		User:          req.Login.User,
+		Shared:        d.Shared,
+		Normalized:    a.Normalized,
+		ParamOIDs:     req.ParamOIDs,
+		ParamFormats:  req.ParamFormats,
+		Params:        req.Params,
+		ResultFormats: req.ResultFormats,
+		Settings:      settings,
+	}
+}
+
+// KeySettings returns the settings of a session that change answers,
+// sorted by name.
+func KeySettings(settings map[string]string) []fingerprint.Setting {
+	out := make([]fingerprint.Setting, 0, 8)
+	for name, sql := range settings {
+		if fingerprint.IsKeySetting(name) {
+			out = append(out, fingerprint.Setting{Name: name, Value: sql})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Plan analyses req, decides it and, when its answer is cached, keys it.
+func (p *Path) Plan(req *Request) Plan {
+	a := p.Analyse(req)
+	var pl Plan
+	pl.Analysis = a
+	pl.Labels, pl.Decision = p.Decide(req, a)
+	if !pl.Decision.Cache {
+		return pl
+	}
+	pl.Key = p.Key(req, a, pl.Decision)
+	pl.Entry = entryRequest(cache.Key(pl.Key), a, pl.Labels, pl.Decision)
+	return pl
+}
+
+// CatalogTable is the name under which answers that read the system
+// catalogs are indexed, and which DDL invalidates.
+const CatalogTable = "pg_catalog"
+
+// entryRequest is the cache's view of a planned statement.
+func entryRequest(key cache.Key, a *fingerprint.Analysis, l policy.Labels, d policy.Decision) cache.Request {
+	tables := BareNames(a.ReadTables)
+	if a.ReadsCatalog {
+		tables = append(tables, CatalogTable)
+	}
+	r := d.Rule
+	req := cache.Request{
+		Key: key, TTL: d.TTL, StaleTTL: r.StaleTTL, StaleIfError: r.StaleIfError, Tables: tables,
+	}
+	if l.Dashboard != "" {
+		req.Labels = append(req.Labels, cache.Label{Name: "dashboard", Value: l.Dashboard})
+	}
+	if l.Chart != "" {
+		req.Labels = append(req.Labels, cache.Label{Name: "chart", Value: l.Chart})
+	}
+	return req
+}
+
+// BareNames drops schema qualifiers: answers are indexed, and writes
+// invalidate, by table name alone, so that "orders" read under a
+// search_path and "public.orders" written meet. Names shared by tables of
+// several schemas invalidate each other, which costs a refill, never a
+// stale answer.
+func BareNames(tables []string) []string {
+	out := make([]string, 0, len(tables))
+	for _, t := range tables {
+		if i := strings.LastIndexByte(t, '.'); i >= 0 && !strings.Contains(t[i:], `"`) {
+			t = t[i+1:]
+		} else if i := strings.LastIndex(t, `".`); i >= 0 {
+			t = t[i+2:]
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// Peek returns a fresh answer already in L1, without waiting for anything.
+func (p *Path) Peek(pl *Plan) (cache.Result, bool) {
+	res, ok := p.cache.Peek(pl.Entry)
+	if ok {
+		p.admit.Record(pl.Analysis.ShapeID, true)
+	}
+	return res, ok
+}
+
+// Get returns the answer to a planned request: from L1, L2, a run already
+// under way for the same key, or a run on req.Warehouse under the rule's
+// timeout, whose answer is stored. The run belongs to no caller: ctx ends
+// the wait, not the run. An answer in binary result formats is converted
+// from the cached text answer when that is exact (see pgformat).
+func (p *Path) Get(ctx context.Context, req *Request, pl *Plan) (cache.Result, error) {
+	res, err := p.cache.Get(ctx, pl.Entry, p.filler(req, pl))
+	if err == nil {
+		p.admit.Record(pl.Analysis.ShapeID, res.Status != cache.Miss)
+	}
+	return res, err
+}
+
+// Lookup returns a hit, or on a miss a reservation under which the
+// frontend stores the answer its own connection gets (see Store).
+func (p *Path) Lookup(ctx context.Context, pl *Plan) (cache.Result, *cache.Reservation) {
+	res, resv := p.cache.Lookup(ctx, pl.Entry)
+	if res.Entry != nil {
+		p.admit.Record(pl.Analysis.ShapeID, true)
+	}
+	return res, resv
+}
+
+// Store keeps an answer the frontend got from the warehouse itself under
+// a reservation from Lookup.
+func (p *Path) Store(resv *cache.Reservation, pl *Plan, wire []byte, rows int) bool {
+	if !p.cache.Store(resv, &cache.Entry{Payload: wire, Rows: int64(rows)}) {
+		return false
+	}
+	p.admit.Record(pl.Analysis.ShapeID, false)
+	return true
+}
+
+// Invalidate drops the answers that read tables (schema qualifiers are
+// dropped; CatalogTable stands for the system catalogs).
+func (p *Path) Invalidate(ctx context.Context, tables ...string) error {
+	return p.cache.InvalidateTables(ctx, BareNames(tables)...)
+}
+
+// filler runs req on its warehouse under the rule's timeout.
+func (p *Path) filler(req *Request, pl *Plan) cache.Filler {
+	r := pl.Decision.Rule
+	ex := &executor.Request{
+		Login: req.Login, SQL: req.SQL, Statement: req.Statement, ParamOIDs: req.ParamOIDs,
+		ParamFormats: req.ParamFormats, Params: req.Params, ResultFormats: req.ResultFormats,
+		Settings: req.Settings, MaxBytes: r.MaxEntryBytes,
+	}
+	wh := req.Warehouse
+	run := cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
+		if r.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, r.Timeout)
+			defer cancel()
+		}
+		res, err := wh.Execute(ctx, ex)
+		if errors.Is(err, executor.ErrTooLarge) {
+			return nil, cache.ErrTooLarge
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &cache.Entry{Payload: res.Wire, Rows: res.Rows}, nil
+	})
+	if !slices.Contains(req.ResultFormats, 1) {
+		return run
+	}
+	// The same statement's answer in text, when it is cached, converts.
+	text := *req
+	text.ResultFormats = nil
+	tkey := cache.Key(p.Key(&text, pl.Analysis, pl.Decision))
+	treq := pl.Entry
+	treq.Key = tkey
+	opts := pgformat.Options{ExactFloats: req.ExactFloats}
+	formats := req.ResultFormats
+	return cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
+		if t, ok := p.cache.Peek(treq); ok {
+			if wire, ok := pgformat.ToBinary(t.Entry.Payload, formats, opts); ok {
+				return t.Entry.Derive(wire), nil
+			}
+		}
+		return run.Fill(ctx)
+	})
+}
