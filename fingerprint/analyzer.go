@@ -52,6 +52,19 @@ type Analyzer struct {
 	vol    atomic.Pointer[VolatilityMap]
 	gen    atomic.Uint64 // bumped by SetVolatility
 	memo   *memo         // nil when memoisation is off
+
+	calls, parses atomic.Uint64
+}
+
+// AnalyzerStats count an Analyzer's work.
+type AnalyzerStats struct {
+	Calls  uint64 // Analyze calls
+	Parses uint64 // texts analysed anew: the calls the memo did not answer
+}
+
+// Stats returns the analyzer's counters.
+func (z *Analyzer) Stats() AnalyzerStats {
+	return AnalyzerStats{Calls: z.calls.Load(), Parses: z.parses.Load()}
 }
 
 // New returns an Analyzer for cfg.
@@ -104,13 +117,16 @@ type TempTables map[string]bool
 // Analyze returns the analysis of sql. The result is shared: do not modify
 // it. A memo hit costs a map look-up and no allocation.
 func (z *Analyzer) Analyze(sql string) *Analysis {
+	z.calls.Add(1)
 	if z.memo == nil || len(sql) > z.maxSQL {
+		z.parses.Add(1)
 		return analyze(sql, *z.vol.Load())
 	}
 	h := xxh3.HashString(sql)
 	if a := z.memo.get(h, sql); a != nil {
 		return a
 	}
+	z.parses.Add(1)
 	gen := z.gen.Load()
 	a := analyze(sql, *z.vol.Load())
 	z.memo.put(h, sql, a, func() bool { return z.gen.Load() == gen })
