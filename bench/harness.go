@@ -131,11 +131,14 @@ func (h *Harness) StartPgbouncer(ctx context.Context, path string, poolSize int)
 	return nil
 }
 
-// StartSqlcached starts sqlcached as the contender SqlCached; c's Dir,
-// Backend and Database are filled in.
+// StartSqlcached starts sqlcached as the contender c.Name (default
+// SqlCached); c's Dir, Backend and Database are filled in.
 func (h *Harness) StartSqlcached(ctx context.Context, c SqlcachedConfig) (*Sqlcached, error) {
-	h.logf("starting sqlcached")
-	dir, err := h.Dir("sqlcached")
+	if c.Name == "" {
+		c.Name = SqlCached
+	}
+	h.logf("starting %s", c.Name)
+	dir, err := h.Dir(c.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -145,8 +148,8 @@ func (h *Harness) StartSqlcached(ctx context.Context, c SqlcachedConfig) (*Sqlca
 		return nil, err
 	}
 	h.onClose(s.Stop)
-	h.Endpoints[SqlCached] = s.Endpoint
-	h.Versions[SqlCached] = firstLine(run(ctx, nil, "", c.Binary, "version"))
+	h.Endpoints[c.Name] = s.Endpoint
+	h.Versions[c.Name] = firstLine(run(ctx, nil, "", c.Binary, "version"))
 	return s, nil
 }
 

@@ -122,12 +122,19 @@ func RunPassthrough(ctx context.Context, cfg PassthroughConfig) (*PassthroughRes
 			if err := h.StartPgbouncer(ctx, cfg.PgbouncerBin, cfg.PoolSize); err != nil {
 				return nil, err
 			}
-		case SqlCached:
-			if sc, err = h.StartSqlcached(ctx, SqlcachedConfig{Binary: cfg.Sqlcached, MaxConns: cfg.PoolSize}); err != nil {
+		default:
+			sqc, ok := ContenderConfig(c)
+			if !ok {
+				return nil, fmt.Errorf("unknown contender %q", c)
+			}
+			sqc.Binary, sqc.MaxConns = cfg.Sqlcached, cfg.PoolSize
+			s, err := h.StartSqlcached(ctx, sqc)
+			if err != nil {
 				return nil, err
 			}
-		default:
-			return nil, fmt.Errorf("unknown contender %q", c)
+			if c == SqlCached {
+				sc = s
+			}
 		}
 	}
 

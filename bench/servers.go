@@ -219,6 +219,40 @@ type SqlcachedConfig struct {
 	TTL string
 	// RedisURL, if set, is cache.l2.redis.url: the answers go to Redis too.
 	RedisURL string
+	// Policies, if set, is the policies section, in YAML, instead of
+	// the one TTL makes.
+	Policies string
+	// Name is the contender's name; default SqlCached.
+	Name string
+}
+
+// Sqlcached contenders besides SqlCached (no policies: nothing cached).
+const (
+	// SqlCachedOffDB caches, but its rule for the benchmark's database
+	// says cache: false, which the session decides before any parse.
+	SqlCachedOffDB = "sqlcached-off-db"
+	// SqlCachedOn caches every cacheable read for a minute.
+	SqlCachedOn = "sqlcached-on"
+)
+
+// ContenderConfig returns the configuration of a sqlcached contender by
+// name, or false for another name.
+func ContenderConfig(name string) (SqlcachedConfig, bool) {
+	switch name {
+	case SqlCached:
+		return SqlcachedConfig{Name: name}, true
+	case SqlCachedOffDB:
+		return SqlcachedConfig{Name: name, Policies: `
+  - name: oltp
+    match: {database: pgbench}
+    cache: false
+  - name: everything
+    ttl: 1m
+`}, true
+	case SqlCachedOn:
+		return SqlcachedConfig{Name: name, TTL: "1m"}, true
+	}
+	return SqlcachedConfig{}, false
 }
 
 // StartSqlcached writes a configuration (trust authentication, one
@@ -253,7 +287,10 @@ log:
 	if c.RedisURL != "" {
 		cfg += fmt.Sprintf("cache:\n  l2:\n    redis:\n      url: %s\n", c.RedisURL)
 	}
-	if c.TTL != "" {
+	switch {
+	case c.Policies != "":
+		cfg += "policies:" + c.Policies
+	case c.TTL != "":
 		cfg += fmt.Sprintf("policies:\n  - name: everything\n    ttl: %s\n    timeout: 120s\n", c.TTL)
 	}
 	cfgPath := filepath.Join(c.Dir, "sqlcached.yaml")

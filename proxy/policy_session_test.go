@@ -1,0 +1,116 @@
+package proxy_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/policy"
+	"github.com/sqlcached/sqlcached/proxy"
+)
+
+// TestSessionRuleOffParsesNothing: a database whose rule says cache:
+// false is relayed as pgbouncer would: none of its statements is
+// analysed, in the simple protocol or the extended one, inside
+// transactions or not, and its answers are PostgreSQL's.
+func TestSessionRuleOffParsesNothing(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	rules := policy.New(
+		policy.Rule{Name: "oltp", Match: policy.Match{Database: policy.MustGlob(db)}},
+		policy.Rule{Name: "everything", Cache: true, TTL: time.Hour, Timeout: time.Minute, MaxEntryBytes: 1 << 20},
+	)
+	e := newEnv(t, envOptions{pg: pg, database: db, cache: true, rules: rules})
+	pg.Exec(t, db, "create table acc (id int primary key, v int); insert into acc select g, g * 2 from generate_series(1, 500) g")
+	c := e.connect(t)
+	ctx := ctxT(t)
+	before := e.Reads.Analyzer().Stats()
+	for id := 1; id <= 200; id++ {
+		var v int
+		mode := pgx.QueryExecModeSimpleProtocol
+		if id%2 == 0 {
+			mode = pgx.QueryExecModeCacheStatement
+		}
+		if err := c.QueryRow(ctx, fmt.Sprintf("select v from acc where id = %d", id), mode).Scan(&v); err != nil || v != 2*id {
+			t.Fatalf("id %d: %d %v", id, v, err)
+		}
+	}
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, "select count(*) from acc").Scan(&n); err != nil || n != 500 {
+		t.Fatalf("count in a transaction: %d %v", n, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := e.Reads.Analyzer().Stats()
+	if after.Calls != before.Calls {
+		t.Errorf("%d statements of a database whose rule caches nothing were analysed (%d parsed)", after.Calls-before.Calls, after.Parses-before.Parses)
+	}
+	// The same statement twice runs twice: nothing of it is cached.
+	pg.ResetStatements(t)
+	for range 2 {
+		if err := c.QueryRow(ctx, "select count(*) from acc where v > 10", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := pg.Calls(t, db, "select count(*) from acc where v > %"); got != 2 {
+		t.Errorf("a repeat under cache: false ran %d times on the warehouse, want 2", got)
+	}
+}
+
+// TestSessionRuleOffStillInvalidates: a user whose rule caches nothing
+// has his statements relayed unanalysed, except those that may write:
+// his UPDATE still drops the answers other users have cached of that
+// table, so that they never read a stale one.
+func TestSessionRuleOffStillInvalidates(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	writer := db + "_w"
+	pg.Exec(t, db, fmt.Sprintf("create role %s login superuser password 'writer'", writer))
+	t.Cleanup(func() { pg.Exec(t, "postgres", "drop role if exists "+writer) })
+	rules := policy.New(
+		policy.Rule{Name: "writer", Match: policy.Match{User: policy.MustGlob(writer)}},
+		policy.Rule{Name: "everything", Cache: true, TTL: time.Hour, Timeout: time.Minute, MaxEntryBytes: 1 << 20},
+	)
+	e := newEnv(t, envOptions{pg: pg, database: db, cache: true, rules: rules,
+		mutate: func(c *proxy.Config) { c.Users[writer] = "writer" }})
+	pg.Exec(t, db, "create table t (v int); insert into t values (1)")
+	reader := e.connect(t)
+	ctx := ctxT(t)
+	read := func() int {
+		t.Helper()
+		var v int
+		if err := reader.QueryRow(ctx, "select v from t", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if read() != 1 || read() != 1 {
+		t.Fatal("first reads")
+	}
+	wdsn := fmt.Sprintf("postgres://%s:writer@%s/%s?sslmode=disable", writer, e.Addr, db)
+	w, err := pgx.Connect(ctx, wdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	before := e.Reads.Analyzer().Stats()
+	if _, err := w.Exec(ctx, "select v from t where v > 0", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Reads.Analyzer().Stats().Calls - before.Calls; got != 0 {
+		t.Errorf("the writer's read was analysed (%d calls)", got)
+	}
+	if _, err := w.Exec(ctx, "update t set v = 2", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	if v := read(); v != 2 {
+		t.Errorf("after an UPDATE by a user whose rule caches nothing, a cached reader read %d, want 2", v)
+	}
+}
