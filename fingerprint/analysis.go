@@ -236,6 +236,11 @@ type Analysis struct {
 	// comments and keyword case do not change it (pg_query's
 	// fingerprint). For statistics and policy matching, never for keys.
 	ShapeID uint64
+	// LexShape identifies the shape as the lexer sees it (literals and
+	// lists of literals taken out, comments dropped, words lower-cased):
+	// what LexShape computes from the text without parsing it. Admission
+	// judges statements by it.
+	LexShape uint64
 	// Normalized is the text that enters cache keys: comments dropped,
 	// whitespace collapsed, unquoted words lower-cased, every literal and
 	// quoted identifier kept byte for byte, statements joined by "; ".

@@ -133,6 +133,23 @@ func (z *Analyzer) Analyze(sql string) *Analysis {
 	return a
 }
 
+// Memoised returns the memoised analysis of sql, or nil when there is
+// none: it never parses.
+func (z *Analyzer) Memoised(sql string) *Analysis {
+	if z.memo == nil || len(sql) > z.maxSQL {
+		return nil
+	}
+	return z.memo.get(xxh3.HashString(sql), sql)
+}
+
+// LexShape returns the lexical shape of sql, as Analysis.LexShape, from
+// the lexer alone: much cheaper than an analysis.
+func LexShape(sql string) uint64 {
+	var buf [64]token
+	toks, _ := lex(sql, buf[:0])
+	return xxh3.Hash(shapeText(sql, toks))
+}
+
 // AnalyzeSession is Analyze for a session that created temporary tables:
 // a statement naming one of them, unqualified, is not cacheable. With no
 // temporary tables it is exactly Analyze.
@@ -213,8 +230,9 @@ func analyze(sql string, vol VolatilityMap) *Analysis {
 		a.Statements = analyzeFallback(sql, toks, vol, sure)
 		a.volatilityDependent = true
 	}
+	a.LexShape = xxh3.Hash(shapeText(sql, toks))
 	if a.ShapeID == 0 {
-		a.ShapeID = xxh3.Hash(shapeText(sql, toks))
+		a.ShapeID = a.LexShape
 	}
 	if !sure {
 		a.Normalized = rawNormalized(sql)

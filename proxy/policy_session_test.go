@@ -114,3 +114,46 @@ func TestSessionRuleOffStillInvalidates(t *testing.T) {
 		t.Errorf("after an UPDATE by a user whose rule caches nothing, a cached reader read %d, want 2", v)
 	}
 }
+
+// TestUnadmittedShapesAreNotParsed: once admission keeps a shape of
+// never-repeated simple-protocol lookups (pgbench -S -M simple: a new
+// literal each time) out of the cache, its new texts are relayed without
+// being parsed, and answered right.
+func TestUnadmittedShapesAreNotParsed(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, "create table acc (id int primary key, v int); insert into acc select g, g * 2 from generate_series(1, 1200) g")
+	c := e.connect(t)
+	ctx := ctxT(t)
+	lookup := func(id int) {
+		t.Helper()
+		var v int
+		if err := c.QueryRow(ctx, fmt.Sprintf("SELECT v FROM acc WHERE id = %d", id), pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 2*id {
+			t.Fatalf("id %d: got %d, %v; want %d", id, v, err, 2*id)
+		}
+	}
+	for id := 1; id <= 1000; id++ {
+		lookup(id)
+	}
+	before := e.Reads.Analyzer().Stats()
+	fills := e.Cache.Stats().Fills
+	for id := 1001; id <= 1200; id++ {
+		lookup(id)
+	}
+	after := e.Reads.Analyzer().Stats()
+	if n := after.Parses - before.Parses; n != 0 {
+		t.Errorf("%d new lookups of a shape kept out of the cache were parsed", n)
+	}
+	if n := e.Cache.Stats().Fills - fills; n != 0 {
+		t.Errorf("%d fills for a shape kept out of the cache", n)
+	}
+	// Another shape is still cached.
+	var n int
+	for range 3 {
+		if err := c.QueryRow(ctx, "select count(*) from acc", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 1200 {
+			t.Fatalf("count: %d %v", n, err)
+		}
+	}
+	if got := e.PG.Calls(t, e.Database, "select count(*) from acc"); got != 1 {
+		t.Errorf("a repeated aggregate ran %d times, want 1", got)
+	}
+}

@@ -144,10 +144,17 @@ func decide(rules *policy.Set, admit *policy.Admission, req *Request, a *fingerp
 		User: req.Login.User, Database: req.Database, ApplicationName: req.ApplicationName,
 		Labels: labels, Analysis: a, SQL: req.SQL,
 	})
-	if d.Cache && admit != nil && admit.Bypassed(a.ShapeID) {
+	if d.Cache && admit != nil && admit.Bypassed(a.LexShape) {
 		d.Cache, d.Reason = false, ReasonAdmission
 	}
 	return labels, d
+}
+
+// Bypassed reports whether sql's shape is kept out of the cache for now
+// (see policy.Admission), from its text alone, without analysing it: a
+// frontend may then relay it as it relays what no rule caches.
+func (p *Path) Bypassed(sql string) bool {
+	return p.admit.Bypassed(fingerprint.LexShape(sql))
 }
 
 // ReasonAdmission is why a statement whose shape was found not to repeat
@@ -253,7 +260,7 @@ func BareNames(tables []string) []string {
 func (p *Path) Peek(pl *Plan) (cache.Result, bool) {
 	res, ok := p.cache.Peek(pl.Entry)
 	if ok {
-		p.admit.Record(pl.Analysis.ShapeID, true)
+		p.admit.Record(pl.Analysis.LexShape, true)
 	}
 	return res, ok
 }
@@ -266,7 +273,7 @@ func (p *Path) Peek(pl *Plan) (cache.Result, bool) {
 func (p *Path) Get(ctx context.Context, req *Request, pl *Plan) (cache.Result, error) {
 	res, err := p.cache.Get(ctx, pl.Entry, p.filler(req, pl))
 	if err == nil {
-		p.admit.Record(pl.Analysis.ShapeID, res.Status != cache.Miss)
+		p.admit.Record(pl.Analysis.LexShape, res.Status != cache.Miss)
 	}
 	return res, err
 }
@@ -276,7 +283,7 @@ func (p *Path) Get(ctx context.Context, req *Request, pl *Plan) (cache.Result, e
 func (p *Path) Lookup(ctx context.Context, pl *Plan) (cache.Result, *cache.Reservation) {
 	res, resv := p.cache.Lookup(ctx, pl.Entry)
 	if res.Entry != nil {
-		p.admit.Record(pl.Analysis.ShapeID, true)
+		p.admit.Record(pl.Analysis.LexShape, true)
 	}
 	return res, resv
 }
@@ -287,7 +294,7 @@ func (p *Path) Store(resv *cache.Reservation, pl *Plan, wire []byte, rows int) b
 	if !p.cache.Store(resv, &cache.Entry{Payload: wire, Rows: int64(rows)}) {
 		return false
 	}
-	p.admit.Record(pl.Analysis.ShapeID, false)
+	p.admit.Record(pl.Analysis.LexShape, false)
 	return true
 }
 
