@@ -20,7 +20,7 @@ func TestGlob(t *testing.T) {
 		{"*", "", true},
 		{"finance-*", "finance-daily", true},
 		{"finance-*", "finance-q3/board", true}, // * crosses slashes
-		{"finance-*", "Finance-daily", false},  // case-sensitive
+		{"finance-*", "Finance-daily", false},   // case-sensitive
 		{"finance", "finance", true},
 		{"finance", "finance-daily", false},
 		{"q?", "q3", true},
