@@ -9,7 +9,11 @@ package proxy
 
 // mayChangeSession reports whether sql contains one of the words that
 // statements changing session state need.
-func mayChangeSession(sql string) bool {
+func mayChangeSession(sql string) bool { return anyWord(sql, sessionWord) }
+
+// anyWord reports whether one of sql's words (runs of letters, digits, _
+// and non-ASCII bytes) satisfies f.
+func anyWord(sql string, f func(string) bool) bool {
 	for i := 0; i < len(sql); {
 		c := sql[i]
 		if !isWordByte(c) {
@@ -20,7 +24,7 @@ func mayChangeSession(sql string) bool {
 		for j < len(sql) && isWordByte(sql[j]) {
 			j++
 		}
-		if sessionWord(sql[i:j]) {
+		if f(sql[i:j]) {
 			return true
 		}
 		i = j
@@ -64,24 +68,9 @@ func hasPrefixFold(w, p string) bool {
 // answers by: it holds a word that starts or marks a write (INSERT,
 // CREATE, SELECT ... INTO, CALL, EXECUTE, ...). Like mayChangeSession it
 // errs towards yes: a word in a string literal or a comment counts too.
-func mayWrite(sql string) bool {
-	for i := 0; i < len(sql); {
-		c := sql[i]
-		if !isWordByte(c) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(sql) && isWordByte(sql[j]) {
-			j++
-		}
-		if wordIn(sql[i:j], writeWords) {
-			return true
-		}
-		i = j
-	}
-	return false
-}
+func mayWrite(sql string) bool { return anyWord(sql, writeWord) }
+
+func writeWord(w string) bool { return wordIn(w, writeWords) }
 
 var writeWords = []string{"insert", "update", "delete", "merge", "truncate", "copy", "create", "alter",
 	"drop", "grant", "revoke", "comment", "refresh", "cluster", "reindex", "vacuum", "call", "do",

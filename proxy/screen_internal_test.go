@@ -1,0 +1,37 @@
+package proxy
+
+import "testing"
+
+// TestScreens: the lexical screens that let a session relay a statement
+// unanalysed say yes to whatever could change the session or write, in
+// any case, and no to plain reads.
+func TestScreens(t *testing.T) {
+	for _, tc := range []struct {
+		sql            string
+		session, write bool
+	}{
+		{"SELECT abalance FROM pgbench_accounts WHERE aid = 42;", false, false},
+		{"select count(*) from orders where region = 'north'", false, false},
+		{"SET search_path = public", true, false},
+		{"reset all", true, false},
+		{"LISTEN jobs", true, false},
+		{"select pg_advisory_lock(1)", true, false},
+		{"create temp table x (i int)", true, true},
+		{"INSERT INTO t VALUES (1)", false, true},
+		{"update t set v = 1", true, true}, // SET of an UPDATE: yes, to be safe
+		{"WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", false, true},
+		{"select * into newt from t", false, true},
+		{"CALL refresh_all()", false, true},
+		{"do $$ begin perform 1; end $$", false, true},
+		{"execute stmt(1)", false, true},
+		{"ALTER TABLE t ADD c int", false, true},
+		{"select 'insert' as word", false, true}, // a word in a literal: yes, to be safe
+	} {
+		if got := mayChangeSession(tc.sql); got != tc.session {
+			t.Errorf("mayChangeSession(%q) = %v", tc.sql, got)
+		}
+		if got := mayWrite(tc.sql); got != tc.write {
+			t.Errorf("mayWrite(%q) = %v", tc.sql, got)
+		}
+	}
+}
