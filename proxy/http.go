@@ -6,13 +6,16 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
-
-	"github.com/sqlcached/sqlcached/executor/postgres"
 )
+
+// Pinger is a warehouse /readyz asks whether it accepts connections.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
 
 // HTTPHandler serves /healthz (the process is up), /readyz (every
 // warehouse accepts connections) and Go's profiles under /debug/pprof/.
-func HTTPHandler(s *Server, pools []*postgres.Pool) http.Handler {
+func HTTPHandler(s *Server, pools []Pinger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if s.shuttingDown.Load() {

@@ -262,8 +262,8 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 	return nil
 }
 
-func poolList(m map[string]*postgres.Pool) []*postgres.Pool {
-	out := make([]*postgres.Pool, 0, len(m))
+func poolList(m map[string]*postgres.Pool) []proxy.Pinger {
+	out := make([]proxy.Pinger, 0, len(m))
 	for _, p := range m {
 		out = append(out, p)
 	}
