@@ -23,7 +23,7 @@
 // Freshness belongs to the request, not the entry: an entry records when it
 // was filled, and a Get judges its age against its own TTL, StaleTTL and
 // StaleIfError. An entry lives in L1 and Redis for the largest window of the
-// request that stored it.
+// request that stored it, or for its Keep: the longest any rule may use it.
 //
 // The fill runs once per key for every Get waiting at the same time, on a
 // context detached from the callers' cancellation. Each waiter selects on

@@ -52,12 +52,19 @@ type Request struct {
 	// they are: the caller normalises them.
 	Tables []string
 	Labels []Label
+
+	// Keep, when longer than this request's own window, is how long an
+	// entry it stores is kept in L1 and Redis: the longest any request
+	// for the same key may find it useful (requests for one key with
+	// different TTLs, as two dashboards sending one query under rules of
+	// 1s and 1h, share the entry).
+	Keep time.Duration
 }
 
-// window is how long an entry stored for r is of any use to it: its TTL in
-// L1 and Redis.
+// window is how long an entry stored for r is kept in L1 and Redis: the
+// longest it is of any use to r, or r.Keep.
 func (r Request) window() time.Duration {
-	return max(r.TTL, r.TTL+r.StaleTTL, r.StaleIfError)
+	return max(r.TTL, r.TTL+r.StaleTTL, r.StaleIfError, r.Keep)
 }
 
 // Status says where an answer came from.

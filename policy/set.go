@@ -42,6 +42,20 @@ func New(rules ...Rule) *Set {
 	return s
 }
 
+// Keep returns how long an answer stored under any of the rules may be of
+// use to another: the longest ttl+stale_ttl or stale_if_error of the
+// caching rules. A hint under allow_hints may ask for longer; that
+// request's own window then keeps its entry.
+func (s *Set) Keep() time.Duration {
+	var d time.Duration
+	for _, r := range s.rules {
+		if r.Cache {
+			d = max(d, r.TTL+r.StaleTTL, r.StaleIfError)
+		}
+	}
+	return d
+}
+
 // Rules returns the rules in order. Do not modify them.
 func (s *Set) Rules() []*Rule { return s.rules }
 

@@ -212,6 +212,7 @@ func (p *Path) Plan(req *Request) Plan {
 	}
 	pl.Key = p.Key(req, a, pl.Decision)
 	pl.Entry = entryRequest(cache.Key(pl.Key), a, pl.Labels, pl.Decision)
+	pl.Entry.Keep = p.Policy().Keep()
 	return pl
 }
 
