@@ -321,9 +321,8 @@ func newCache(cfg *config.Config) (*cache.Group, error) {
 // restartNeeded reports whether next differs from cfg in more than what
 // a reload applies (policies and labels).
 func restartNeeded(cfg, next *config.Config) bool {
-	a, b := *cfg, *next
-	a.Policies, b.Policies = nil, nil
-	a.Labels, b.Labels = config.Labels{}, config.Labels{}
-	a.Warnings, b.Warnings = nil, nil
-	return !reflect.DeepEqual(a, b)
+	fixed := func(c *config.Config) []any {
+		return []any{c.Listen, c.TLS, c.Auth, c.Backends, c.Databases, c.Pool, c.Limits, c.Shutdown, c.Log, c.Cache, c.Queues}
+	}
+	return !reflect.DeepEqual(fixed(cfg), fixed(next))
 }
