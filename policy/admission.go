@@ -74,9 +74,11 @@ func (ad *Admission) stats(shape uint64) *shapeStats {
 
 // Bypassed reports whether a shape is kept out of the cache for now.
 func (ad *Admission) Bypassed(shape uint64) bool {
-	s := ad.stats(shape)
+	ad.mu.RLock()
+	s := ad.shapes[shape]
+	ad.mu.RUnlock()
 	if s == nil {
-		return false
+		return false // not judged yet
 	}
 	until := s.bypassUntil.Load()
 	return until != 0 && ad.now().UnixNano() < until

@@ -13,6 +13,7 @@ import (
 type Set struct {
 	rules   []*Rule
 	sources []Source // where the dashboard label comes from, in order
+	keep    time.Duration
 }
 
 // Source is where a dashboard label comes from.
@@ -39,21 +40,24 @@ func New(rules ...Rule) *Set {
 		r.Index = i
 		s.rules = append(s.rules, &r)
 	}
-	return s
+	return s.setKeep()
 }
 
 // Keep returns how long an answer stored under any of the rules may be of
-// use to another: the longest ttl+stale_ttl or stale_if_error of the
-// caching rules. A hint under allow_hints may ask for longer; that
-// request's own window then keeps its entry.
-func (s *Set) Keep() time.Duration {
-	var d time.Duration
+// use to another: the longest ttl+stale_ttl of the caching rules (an
+// entry is kept for its own rule's stale_if_error, not another's). A hint
+// under allow_hints may ask for longer; that request's own window then
+// keeps its entry.
+func (s *Set) Keep() time.Duration { return s.keep }
+
+// setKeep computes Keep once the rules are in place.
+func (s *Set) setKeep() *Set {
 	for _, r := range s.rules {
 		if r.Cache {
-			d = max(d, r.TTL+r.StaleTTL, r.StaleIfError)
+			s.keep = max(s.keep, r.TTL+r.StaleTTL)
 		}
 	}
-	return d
+	return s
 }
 
 // Rules returns the rules in order. Do not modify them.
@@ -89,7 +93,7 @@ func Compile(cfg *config.Config) (*Set, error) {
 			AllowHints: p.AllowHints, Match: m,
 		})
 	}
-	return s, nil
+	return s.setKeep(), nil
 }
 
 func compileMatch(cfg *config.Config, key string, cm config.Match) (Match, error) {

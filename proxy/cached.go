@@ -64,9 +64,10 @@ func (c *conn) caching() bool {
 // answer is not cached.
 func (c *conn) plan(sql string, a *fingerprint.Analysis, p boundParams) (*readpath.Request, *readpath.Plan, bool) {
 	req := &c.readReq
+	labels := c.sessionLabels()
 	*req = readpath.Request{
 		Backend: c.backend.Name, Warehouse: c.backend.Pool, Login: executor.Login(c.login),
-		Database: c.database, ApplicationName: c.applicationName(), Session: c.sessionLabels(),
+		Database: c.database, ApplicationName: labels.ApplicationName, Session: labels,
 		SQL: sql, Analysis: a, Statement: p.statement, ParamOIDs: p.oids, ParamFormats: p.formats,
 		Params: p.values, ResultFormats: p.resultFormats, Settings: c.effective(), KeySettings: c.keySettings(),
 	}
@@ -87,38 +88,51 @@ type boundParams struct {
 	resultFormats []int16
 }
 
+// applicationName returns the session's application_name in force.
 func (c *conn) applicationName() string {
-	return settingValue(c.settings["application_name"])
+	return c.settingValue(c.effective()["application_name"])
 }
 
-// settingValue returns the value a kept SET (name = 'value') sets.
-func settingValue(sql string) string {
-	_, v, ok := strings.Cut(sql, "= '")
-	if !ok {
+// settingValue returns the value a kept SET sets: read straight from the
+// form the proxy writes itself (SET name = 'value'), or from the
+// analysis of the client's own text (SET name TO value, ...).
+func (c *conn) settingValue(sql string) string {
+	if sql == "" {
 		return ""
 	}
-	v = strings.TrimSuffix(v, "'")
-	if strings.Contains(v, "''") {
-		v = strings.ReplaceAll(v, "''", "'")
+	if _, v, ok := strings.Cut(sql, " = '"); ok && strings.HasPrefix(sql, "SET ") && strings.HasSuffix(v, "'") {
+		v = v[:len(v)-1]
+		if !strings.Contains(strings.ReplaceAll(v, "''", ""), "'") {
+			return strings.ReplaceAll(v, "''", "'")
+		}
 	}
-	return v
+	a := c.srv.cfg.Analyzer.Analyze(sql)
+	if len(a.Statements) != 1 || a.Statements[0].Set == nil {
+		return ""
+	}
+	return a.Statements[0].Set.Value
 }
 
 // sessionLabels returns the labels the session gave itself: SET
-// sqlcached.dashboard (or chart), and the same in its startup options.
+// sqlcached.dashboard (or chart), and the same in its startup options,
+// and its application_name; kept for the settings' version.
 func (c *conn) sessionLabels() policy.SessionLabels {
+	if c.labelsOK && c.labelsVersion == c.settingsVersion {
+		return c.labels
+	}
 	eff := c.effective()
 	l := policy.SessionLabels{
-		StartupDashboard: settingValue(c.startupSettings[policy.DashboardSetting]),
-		StartupChart:     settingValue(c.startupSettings[policy.ChartSetting]),
-		ApplicationName:  settingValue(eff["application_name"]),
+		StartupDashboard: c.settingValue(c.startupSettings[policy.DashboardSetting]),
+		StartupChart:     c.settingValue(c.startupSettings[policy.ChartSetting]),
+		ApplicationName:  c.settingValue(eff["application_name"]),
 	}
 	if sql := eff[policy.DashboardSetting]; sql != c.startupSettings[policy.DashboardSetting] {
-		l.SetDashboard = settingValue(sql)
+		l.SetDashboard = c.settingValue(sql)
 	}
 	if sql := eff[policy.ChartSetting]; sql != c.startupSettings[policy.ChartSetting] {
-		l.SetChart = settingValue(sql)
+		l.SetChart = c.settingValue(sql)
 	}
+	c.labels, c.labelsVersion, c.labelsOK = l, c.settingsVersion, true
 	return l
 }
 

@@ -320,8 +320,13 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	case errors.Is(err, errClientGone):
 		return true, err
 	case err != nil:
-		// A cancel or a timeout: the proxy's to answer.
+		// A cancel or a timeout: the proxy's to answer, after what the
+		// batch's BEGIN, Parse and Bind would have answered.
 		c.held = nil
+		b := c.heldPrefix(h)
+		if err := c.writeClient(b.B, false); err != nil {
+			return true, err
+		}
 		if err := c.failStatement(err, 0); err != nil {
 			return true, err
 		}
@@ -347,21 +352,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 // (in pieces when the Execute has a row limit) and ReadyForQuery.
 func (c *conn) answerHeld(h *held, res cache.Result) error {
 	c.held = nil
-	var b pgwire.Builder
-	if h.tx != nil {
-		c.txAnswer(&b, h, c.applyLocalTx(h.tx, h.txQuery))
-	}
-	if h.parse != nil {
-		if c.stmts == nil {
-			c.stmts = map[string]*stmt{}
-		}
-		h.parse.oids = append([]byte(nil), h.parse.oids...)
-		c.stmts[h.parseName] = h.parse
-	}
-	if h.parse != nil {
-		b.B = append(b.B, parseComplete...)
-	}
-	b.B = append(b.B, bindComplete...)
+	b := c.heldPrefix(h)
 	if h.maxRows <= 0 && c.txStatus == 'I' && !h.flushed {
 		return c.writeHit(b.B, res, h.described)
 	}
@@ -387,6 +378,26 @@ func (c *conn) answerHeld(h *held, res cache.Result) error {
 		return err
 	}
 	return c.writeReady()
+}
+
+// heldPrefix applies what a held batch does before its Execute — its
+// transaction statement, its Parse — and returns what the warehouse
+// would have answered them and the Bind.
+func (c *conn) heldPrefix(h *held) pgwire.Builder {
+	var b pgwire.Builder
+	if h.tx != nil {
+		c.txAnswer(&b, h, c.applyLocalTx(h.tx, h.txQuery))
+	}
+	if h.parse != nil {
+		if c.stmts == nil {
+			c.stmts = map[string]*stmt{}
+		}
+		h.parse.oids = append([]byte(nil), h.parse.oids...)
+		c.stmts[h.parseName] = h.parse
+		b.B = append(b.B, parseComplete...)
+	}
+	b.B = append(b.B, bindComplete...)
+	return b
 }
 
 var (

@@ -90,6 +90,10 @@ type conn struct {
 	rules        *policy.Set
 	rulesVersion uint64
 	sessionOff   bool
+	// labels caches sessionLabels for settingsVersion labelsVersion.
+	labels        policy.SessionLabels
+	labelsVersion uint64
+	labelsOK      bool
 	// readReq and readPlan are the read path's request and plan for the
 	// statement being answered (see plan), kept here so that a hit
 	// allocates neither.
@@ -391,10 +395,13 @@ func (c *conn) simpleQuery(msg []byte) error {
 		}
 		return c.relayQuery(msg, a, nil, 0)
 	}
-	if c.unadmitted(sql) {
-		return c.relayQuery(msg, nil, nil, 0)
+	a := c.srv.cfg.Analyzer.Memoised(sql)
+	if a == nil {
+		if c.unadmitted(sql) {
+			return c.relayQuery(msg, nil, nil, 0)
+		}
+		a = c.srv.cfg.Analyzer.Analyze(sql)
 	}
-	a := c.srv.cfg.Analyzer.Analyze(sql)
 	n, failed, cp, err := c.answerLocally(sql, a)
 	shift := 0
 	switch {
@@ -428,15 +435,14 @@ func (c *conn) simpleQuery(msg []byte) error {
 	return c.relayQuery(msg, a, cp, shift)
 }
 
-// unadmitted reports whether a Query the session would otherwise analyse
-// is relayed as it is, unparsed: a text the analyzer has not seen (a
-// lookup by an id that changes every time), of a shape admission keeps
-// out of the cache, that can neither change the session nor write, sent
-// outside any transaction. The lexical shape costs a fraction of a parse.
+// unadmitted reports whether a Query the analyzer has not seen (a lookup
+// by an id that changes every time) is relayed as it is, unparsed: its
+// shape is one admission keeps out of the cache, it can neither change
+// the session nor write, and it is sent outside any transaction. The
+// lexical shape costs a fraction of a parse.
 func (c *conn) unadmitted(sql string) bool {
 	return c.txStatus == 'I' && c.head == len(c.pending) && len(c.cursors) == 0 &&
-		c.srv.cfg.Analyzer.Memoised(sql) == nil && !mayChangeSession(sql) && !mayWrite(sql) &&
-		c.srv.cfg.Reads.Bypassed(sql)
+		!mayChangeSession(sql) && !mayWrite(sql) && c.srv.cfg.Reads.Bypassed(sql)
 }
 
 // answerLocally answers, in order, the statements of a Query message that

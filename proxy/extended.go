@@ -150,7 +150,7 @@ func (c *conn) prepared(st *stmt, unnamed bool) (name string, ok bool, err error
 	}
 	c.injectParse(st.id, st)
 	c.sc.Prepared[st.id] = true
-	if st.desc == nil || !fixedResult(st.analysis) {
+	if st.desc == nil || !fixedResult(st.analysis, st.query) {
 		return st.id, true, nil
 	}
 	// Ask the fresh statement's result type before anything runs it.
@@ -189,8 +189,13 @@ func (c *conn) injectParse(name string, st *stmt) {
 // result type it had when prepared: planned statements do (SELECT, VALUES,
 // and INSERT, UPDATE, DELETE, MERGE with RETURNING); utility statements
 // (FETCH, SHOW, EXPLAIN) learn theirs when they run.
-func fixedResult(a *fingerprint.Analysis) bool {
-	if a == nil || len(a.Statements) != 1 {
+func fixedResult(a *fingerprint.Analysis, sql string) bool {
+	if a == nil {
+		// Relayed unanalysed (a session that does not cache): by its
+		// first word.
+		return plannedText(sql)
+	}
+	if len(a.Statements) != 1 {
 		return false
 	}
 	switch a.Statements[0].Command {
@@ -236,6 +241,9 @@ func (c *conn) bind(msg []byte) error {
 	if st == nil {
 		c.proxyError(unknownStatement(string(name)))
 		return nil
+	}
+	if st.analysis == nil && len(c.cursors) > 0 {
+		st.analysis = c.srv.cfg.Analyzer.Analyze(st.query) // prepared while the session did not cache
 	}
 	if st.analysis != nil {
 		c.materializeNamed(st.analysis) // a FETCH prepared before its cursor was declared

@@ -1,5 +1,7 @@
 package proxy
 
+import "strings"
+
 // Relaying a statement needs its analysis only when it can change session
 // state the proxy follows (SET, RESET, DISCARD) or pin the session to its
 // connection (LISTEN, PREPARE, DECLARE ... WITH HOLD, temporary tables,
@@ -36,7 +38,8 @@ func isWordByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
 }
 
-var sessionWords = []string{"set", "reset", "discard", "listen", "prepare", "declare", "temp", "temporary", "deallocate", "load", "hold"}
+var sessionWords = []string{"set", "reset", "discard", "listen", "prepare", "declare", "temp", "temporary", "deallocate", "load", "hold",
+	"set_config", "savepoint", "rollback", "release"}
 
 func sessionWord(w string) bool {
 	if len(w) > 11 && (hasPrefixFold(w, "pg_advisory") || hasPrefixFold(w, "pg_try_advisory")) {
@@ -88,4 +91,42 @@ func wordIn(w string, words []string) bool {
 		}
 	}
 	return false
+}
+
+// plannedText reports whether sql, by its first word, is a statement
+// PostgreSQL plans (SELECT, VALUES, TABLE, WITH, INSERT, UPDATE, DELETE,
+// MERGE), whose prepared form keeps its result type.
+func plannedText(sql string) bool {
+	first := ""
+	anyWord(stripLeading(sql), func(w string) bool { first = w; return true })
+	return wordIn(first, plannedWords)
+}
+
+var plannedWords = []string{"select", "values", "table", "with", "insert", "update", "delete", "merge"}
+
+// stripLeading drops the whitespace, comments and opening parentheses in
+// front of a statement's first word.
+func stripLeading(sql string) string {
+	for {
+		switch {
+		case sql == "":
+			return sql
+		case sql[0] == ' ' || sql[0] == '\t' || sql[0] == '\n' || sql[0] == '\r' || sql[0] == '(':
+			sql = sql[1:]
+		case strings.HasPrefix(sql, "--"):
+			i := strings.IndexByte(sql, '\n')
+			if i < 0 {
+				return ""
+			}
+			sql = sql[i+1:]
+		case strings.HasPrefix(sql, "/*"):
+			i := strings.Index(sql, "*/")
+			if i < 0 {
+				return ""
+			}
+			sql = sql[i+2:]
+		default:
+			return sql
+		}
+	}
 }

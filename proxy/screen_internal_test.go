@@ -26,12 +26,31 @@ func TestScreens(t *testing.T) {
 		{"execute stmt(1)", false, true},
 		{"ALTER TABLE t ADD c int", false, true},
 		{"select 'insert' as word", false, true}, // a word in a literal: yes, to be safe
+		{"SELECT set_config('search_path', 'x', false)", true, false},
+		{"SAVEPOINT a", true, false},
+		{"rollback to savepoint a", true, false},
+		{"RELEASE a", true, false},
 	} {
 		if got := mayChangeSession(tc.sql); got != tc.session {
 			t.Errorf("mayChangeSession(%q) = %v", tc.sql, got)
 		}
 		if got := mayWrite(tc.sql); got != tc.write {
 			t.Errorf("mayWrite(%q) = %v", tc.sql, got)
+		}
+	}
+}
+
+func TestPlannedText(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"select * from t":                      true,
+		" /* c */ -- x\n (SELECT 1)":           true,
+		"WITH a AS (select 1) select * from a": true,
+		"FETCH 10 FROM c":                      false,
+		"show search_path":                     false,
+		"explain select 1":                     false,
+	} {
+		if got := plannedText(sql); got != want {
+			t.Errorf("plannedText(%q) = %v", sql, got)
 		}
 	}
 }

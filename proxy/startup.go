@@ -369,7 +369,7 @@ func (c *conn) overlayParams(known map[string]string) map[string]string {
 // session's dashboards (stale-if-error), and the proxy checked the
 // password itself.
 func (c *conn) unreachableWithCache(err error) bool {
-	if err == nil || c.srv.cfg.Reads == nil || (c.srv.cfg.AuthMethod == AuthPassword && len(c.srv.cfg.Users) == 0) {
+	if err == nil || !c.caching() || (c.srv.cfg.AuthMethod == AuthPassword && len(c.srv.cfg.Users) == 0) {
 		return false
 	}
 	var pe *pgconn.PgError

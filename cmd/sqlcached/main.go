@@ -215,6 +215,19 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 			defer stopReload()
 			go rl.Run(rctx, hup)
 		}
+	} else if hup != nil {
+		rctx, stopHup := context.WithCancel(ctx)
+		defer stopHup()
+		go func() {
+			for {
+				select {
+				case <-rctx.Done():
+					return
+				case <-hup:
+					log.Warn("SIGHUP: the configuration had no policies at start, so there is no cache to apply them to; restart to turn it on")
+				}
+			}
+		}()
 	}
 	if cfg.TLS != nil {
 		tc, err := cfg.TLS.Load()
@@ -279,14 +292,20 @@ func router(cfg *config.Config, pools map[string]*postgres.Pool) func(string) *p
 		if b == nil {
 			return nil
 		}
-		pb := &proxy.Backend{Name: b.Name, Pool: pools[b.Name]}
-		if _, listed := cfg.Databases[database]; listed {
-			if pc, err := pgconn.ParseConfig(b.DSN); err == nil && dsnNamesDatabase(b.DSN) {
-				pb.Database = pc.Database
-			}
-		}
-		return pb
+		return &proxy.Backend{Name: b.Name, Pool: pools[b.Name], Database: warehouseDatabase(cfg, b, database)}
 	}
+}
+
+// warehouseDatabase is the database of b a client asking for database
+// opens: the DSN's when the database is listed in `databases` and the DSN
+// names one, else "" (the client's own name).
+func warehouseDatabase(cfg *config.Config, b *config.Backend, database string) string {
+	if _, listed := cfg.Databases[database]; listed {
+		if pc, err := pgconn.ParseConfig(b.DSN); err == nil && dsnNamesDatabase(b.DSN) {
+			return pc.Database
+		}
+	}
+	return ""
 }
 
 func dsnNamesDatabase(dsn string) bool {

@@ -93,6 +93,9 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	if b := cfg.BackendFor(db); b != nil {
 		req.Backend = b.Name
+		if wh := warehouseDatabase(cfg, b, db); wh != "" {
+			req.Login.Database = wh
+		}
 	} else {
 		fmt.Fprintf(stderr, "note: no backend serves database %q (the proxy would answer 3D000)\n", db)
 	}

@@ -120,21 +120,23 @@ func (p *Pool) FixedUser() bool { return p.fixedUser }
 // Acquire returns a connection opened as login, waiting at most MaxWait
 // (and ctx) for one when MaxConns are in use.
 func (p *Pool) Acquire(ctx context.Context, login Login) (*Conn, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrPoolClosed
-	}
-	for c := p.popIdle(login); c != nil; c = p.popIdle(login) {
-		if !c.gone() {
+	for {
+		p.mu.Lock()
+		if p.closed {
 			p.mu.Unlock()
+			return nil, ErrPoolClosed
+		}
+		c := p.popIdle(login)
+		if c == nil {
+			break // with p.mu held
+		}
+		p.mu.Unlock() // the check is a system call: not under the lock
+		if !c.gone() {
 			return c, nil
 		}
 		// Ended while idle (pg_terminate_backend, a restart): its
 		// FATAL or its end is waiting on the socket.
-		p.mu.Unlock()
 		p.Destroy(c)
-		p.mu.Lock()
 	}
 	if p.total < p.cfg.MaxConns {
 		p.total++

@@ -206,6 +206,14 @@ func (p *Path) Plan(req *Request) Plan {
 	a := p.Analyse(req)
 	var pl Plan
 	pl.Analysis = a
+	if !a.Cacheable || len(a.Statements) != 1 {
+		// No rule can cache it: no need to match them (Explain does).
+		pl.Decision.Reason = a.Reason
+		if a.Cacheable {
+			pl.Decision.Reason = policy.ReasonSeveral
+		}
+		return pl
+	}
 	pl.Labels, pl.Decision = p.Decide(req, a)
 	if !pl.Decision.Cache {
 		return pl
@@ -230,7 +238,9 @@ func entryRequest(key cache.Key, a *fingerprint.Analysis, l policy.Labels, d pol
 	req := cache.Request{
 		Key: key, TTL: d.TTL, StaleTTL: r.StaleTTL, StaleIfError: r.StaleIfError, Tables: tables,
 	}
-	if l.Dashboard != "" {
+	if l.Dashboard != "" && l.DashboardSource != policy.FromApplicationName {
+		// Entries are tagged with the dashboards that say who they are,
+		// not with every client program's name.
 		req.Labels = append(req.Labels, cache.Label{Name: "dashboard", Value: l.Dashboard})
 	}
 	if l.Chart != "" {
