@@ -113,6 +113,37 @@ func TestSessionRuleOffStillInvalidates(t *testing.T) {
 	if v := read(); v != 2 {
 		t.Errorf("after an UPDATE by a user whose rule caches nothing, a cached reader read %d, want 2", v)
 	}
+	// A write before a savepoint the transaction rolls back to (JDBC's
+	// autosave, psqlODBC's statement rollback) still invalidates at
+	// COMMIT.
+	for _, sql := range []string{"begin", "update t set v = 3", "savepoint s", "select 1/0", "rollback to savepoint s", "commit"} {
+		_, _ = w.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+	}
+	if v := read(); v != 3 {
+		t.Errorf("after a transaction that rolled back to a savepoint after its UPDATE, a cached reader read %d, want 3", v)
+	}
+	// set_config of a setting the key depends on ties the writer's
+	// session to its connection: no other session runs under it.
+	pg.Exec(t, db, "create schema other; create table other.t (v int); insert into other.t values (99)")
+	if _, err := w.Exec(ctx, "select set_config('search_path', 'other', false)", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := w.QueryRow(ctx, "select v from t", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 99 {
+		t.Fatalf("the writer after set_config: %d %v, want 99", v, err)
+	}
+	// Another session of the same user (whose idle connections it may
+	// get) reads public.t.
+	w2, err := pgx.Connect(ctx, wdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close(ctx)
+	for range 5 {
+		if err := w2.QueryRow(ctx, "select v from t", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 3 {
+			t.Fatalf("another session after the writer's set_config read %d %v, want 3 (public.t)", v, err)
+		}
+	}
 }
 
 // TestUnadmittedShapesAreNotParsed: once admission keeps a shape of
