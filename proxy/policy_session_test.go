@@ -91,8 +91,10 @@ func TestSessionRuleOffStillInvalidates(t *testing.T) {
 		}
 		return v
 	}
-	if read() != 1 || read() != 1 {
-		t.Fatal("first reads")
+	for range 2 { // a miss, then a hit
+		if v := read(); v != 1 {
+			t.Fatalf("first reads: %d", v)
+		}
 	}
 	wdsn := fmt.Sprintf("postgres://%s:writer@%s/%s?sslmode=disable", writer, e.Addr, db)
 	w, err := pgx.Connect(ctx, wdsn)
