@@ -53,6 +53,11 @@ type Request struct {
 	Tables []string
 	Labels []Label
 
+	// RefreshAhead starts one background refresh of an entry asked for
+	// within this long before its TTL ends, so that a query asked often
+	// never meets a miss. 0: off.
+	RefreshAhead time.Duration
+
 	// Keep, when longer than this request's own window, is how long an
 	// entry it stores is kept in L1 and Redis: the longest any request
 	// for the same key may find it useful (requests for one key with
@@ -221,9 +226,18 @@ func (g *Group) Get(ctx context.Context, req Request, fill Filler) (Result, erro
 	now := g.now()
 	res, e, err := g.peek(req, now)
 	if err != nil || res.Entry != nil {
+		if res.Entry != nil && g.dueAhead(req, res.Age) {
+			g.refresh(ctx, req, fill)
+		}
 		return res, err
 	}
 	return g.getSlow(ctx, req, fill, e, now)
+}
+
+// dueAhead reports whether a fresh entry of age is in req's refresh-ahead
+// window.
+func (g *Group) dueAhead(req Request, age time.Duration) bool {
+	return req.RefreshAhead > 0 && age >= req.TTL-req.RefreshAhead
 }
 
 // Peek returns a fresh answer from this process's tier, or false: it never
@@ -234,6 +248,9 @@ func (g *Group) Peek(req Request) (Result, bool) {
 		return Result{}, false
 	}
 	res, _, _ := g.peek(req, g.now())
+	if res.Entry != nil && g.dueAhead(req, res.Age) {
+		return Result{}, false // Get serves it and starts the refresh
+	}
 	return res, res.Entry != nil
 }
 
@@ -358,7 +375,7 @@ func (g *Group) load(ctx context.Context, req Request, fill Filler, fallback *En
 // stays out of Redis.
 func (g *Group) run(ctx context.Context, req Request, fill Filler, leader *byte, rgens []uint64) *flight {
 	start := g.now()
-	if e := g.getL1(req.Key); e != nil && start.Sub(e.Created) < req.TTL {
+	if e := g.getL1(req.Key); e != nil && start.Sub(e.Created) < req.TTL && !g.dueAhead(req, start.Sub(e.Created)) {
 		return &flight{entry: e, leader: leader, cached: true}
 	}
 	names := genNames(req.Tables, req.Labels)
@@ -500,6 +517,16 @@ func (g *Group) finish(req Request, f *flight, me *byte, fallback *Entry) (Resul
 	return Result{}, f.err
 }
 
+type backgroundKey struct{}
+
+// Background reports whether a Filler runs for a background refresh
+// (stale-while-revalidate, refresh ahead) that no caller waits for, so
+// that it may yield to work a client waits for.
+func Background(ctx context.Context) bool {
+	v, _ := ctx.Value(backgroundKey{}).(bool)
+	return v
+}
+
 // refresh starts a background fill of req's key unless one runs already or
 // MaxRefreshes do. It runs until done or Close.
 func (g *Group) refresh(ctx context.Context, req Request, fill Filler) {
@@ -514,7 +541,7 @@ func (g *Group) refresh(ctx context.Context, req Request, fill Filler) {
 	g.refreshMu.Unlock()
 	g.stats.refreshes.Add(1)
 
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	rctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(ctx), backgroundKey{}, true))
 	stop := context.AfterFunc(g.ctx, cancel)
 	go func() {
 		defer g.wg.Done()

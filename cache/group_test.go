@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -454,5 +455,63 @@ func TestFillerMayKeepAnOlderCreated(t *testing.T) {
 	}))
 	if r.Age != 0 {
 		t.Fatalf("an entry created in the future has age %v, want 0", r.Age)
+	}
+}
+
+// TestRefreshAhead: an entry asked for within RefreshAhead of the end of
+// its TTL is served at once and refreshed once in the background, so that
+// the next ask after the TTL is a hit of the new answer.
+func TestRefreshAhead(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	g := newGroup(t, Config{Now: clk.Now})
+	f := newFiller("v1")
+	req := request("busy", time.Minute)
+	req.RefreshAhead = 10 * time.Second
+
+	mustGet(t, g, req, f)
+	clk.Advance(45 * time.Second)
+	if _, ok := g.Peek(req); !ok {
+		t.Fatal("Peek before the refresh-ahead window missed")
+	}
+	clk.Advance(10 * time.Second) // 55s: in the window
+	if _, ok := g.Peek(req); ok {
+		t.Fatal("Peek in the refresh-ahead window hit: Get would not refresh")
+	}
+	f.setPayload("v2")
+	for range 5 {
+		wantStatus(t, mustGet(t, g, req, f), HitL1, "v1")
+	}
+	eventually(t, "one refresh", func() bool { return f.fills() == 2 })
+	clk.Advance(10 * time.Second) // 65s: past v1's TTL, v2 is 10s old
+	wantStatus(t, mustGet(t, g, req, f), HitL1, "v2")
+	if n := f.fills(); n != 2 {
+		t.Fatalf("%d fills, want 2", n)
+	}
+}
+
+// TestBackgroundMarksRefreshes: a Filler can tell a background refresh
+// from a fill a caller waits for.
+func TestBackgroundMarksRefreshes(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	g := newGroup(t, Config{Now: clk.Now})
+	var bg, fg atomic.Int32
+	fill := FillFunc(func(ctx context.Context) (*Entry, error) {
+		if Background(ctx) {
+			bg.Add(1)
+		} else {
+			fg.Add(1)
+		}
+		return &Entry{Payload: []byte("x"), Rows: 1}, nil
+	})
+	req := request("marked", time.Minute)
+	req.StaleTTL = time.Minute
+	mustGet(t, g, req, fill)
+	clk.Advance(90 * time.Second)
+	wantStatus(t, mustGet(t, g, req, fill), Stale, "x")
+	eventually(t, "the refresh", func() bool { return bg.Load() == 1 })
+	if fg.Load() != 1 {
+		t.Fatalf("%d foreground fills, want 1", fg.Load())
 	}
 }

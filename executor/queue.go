@@ -190,3 +190,70 @@ func (q *Queue) releaseLocked() {
 	}
 	q.busy--
 }
+
+// Queues holds every backend's copy of the configured queues: a slow
+// warehouse never holds the workers of another.
+type Queues struct {
+	m map[[2]string]*Queue // backend, queue
+}
+
+// NewQueues makes the queues cfgs for each backend.
+func NewQueues(backends []string, cfgs map[string]QueueConfig) *Queues {
+	qs := &Queues{m: map[[2]string]*Queue{}}
+	for _, b := range backends {
+		for name, c := range cfgs {
+			qs.m[[2]string{b, name}] = NewQueue(name, c)
+		}
+	}
+	return qs
+}
+
+// Get returns backend's queue name, or nil when there is none.
+func (qs *Queues) Get(backend, name string) *Queue {
+	if qs == nil {
+		return nil
+	}
+	return qs.m[[2]string{backend, name}]
+}
+
+// TimeoutError is a run cancelled on the warehouse because it took longer
+// than its rule allows. PostgreSQL frontends answer it with SQLSTATE 57014.
+type TimeoutError struct {
+	Rule  string
+	Limit time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("canceling statement due to the timeout of rule %q (%v)", e.Rule, e.Limit)
+}
+
+// Is makes errors.Is(err, context.DeadlineExceeded) true for timeouts.
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// Run runs req on wh through queue q (directly when q is nil) under a
+// timeout that starts when a worker takes it: a run that outlasts it is
+// cancelled on the warehouse and answered with a *TimeoutError naming
+// rule. Background work waits behind what clients wait for.
+func Run(ctx context.Context, q *Queue, prio Priority, wh Warehouse, req *Request, rule string, timeout time.Duration) (*Result, error) {
+	var res *Result
+	run := func(ctx context.Context) error {
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeoutCause(ctx, timeout, &TimeoutError{Rule: rule, Limit: timeout})
+			defer cancel()
+		}
+		var err error
+		res, err = wh.Execute(ctx, req)
+		if err != nil && ctx.Err() != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				err = cause
+			}
+		}
+		return err
+	}
+	if q == nil {
+		return res, run(ctx)
+	}
+	err := q.Do(ctx, prio, run)
+	return res, err
+}

@@ -29,6 +29,12 @@ type Rule struct {
 	Timeout time.Duration
 	// Queue names the queue misses run on.
 	Queue string
+	// CancelAbandoned cancels a miss's run when every client waiting for
+	// it has gone; otherwise it finishes and is cached.
+	CancelAbandoned bool
+	// RefreshAhead refreshes in the background an entry asked for within
+	// this long before its TTL ends.
+	RefreshAhead time.Duration
 	// Shared gives one answer to every user; statements that depend on
 	// the user are never shared, whatever the rule says.
 	Shared bool

@@ -90,7 +90,7 @@ func Compile(cfg *config.Config) (*Set, error) {
 			Name: p.Name, Index: i, Cache: p.Cache, TTL: p.TTL.Std(), StaleTTL: p.StaleTTL.Std(),
 			StaleIfError: p.StaleIfError.Std(), Timeout: p.Timeout.Std(), Queue: p.Queue,
 			Shared: p.Shared, MaxEntryBytes: int(maxEntry), CacheTimeFunctions: p.CacheTimeFunctions,
-			AllowHints: p.AllowHints, Match: m,
+			AllowHints: p.AllowHints, CancelAbandoned: p.CancelAbandoned, RefreshAhead: p.RefreshAhead.Std(), Match: m,
 		})
 	}
 	return s.setKeep(), nil

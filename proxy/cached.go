@@ -239,10 +239,15 @@ func (c *conn) failStatement(err error, shift int) error {
 	return c.writeClient(shiftPosition(errorBytes(e), shift), false)
 }
 
-// isCancel reports whether err ends a wait on the cache for the client:
-// a CancelRequest, the client gone, or the rule's timeout.
-func isCancel(err error) bool {
-	return errors.Is(err, errClientGone) || toError(err).Code == CodeQueryCanceled
+// proxyAnswers reports whether err is the proxy's to answer rather than
+// the warehouse's: a CancelRequest, the client gone, the rule's timeout, a
+// full queue.
+func proxyAnswers(err error) bool {
+	if errors.Is(err, errClientGone) {
+		return true
+	}
+	code := toError(err).Code
+	return code == CodeQueryCanceled || code == CodeInsufficientResources
 }
 
 // errCanceledByClient is why a wait on the cache ends on a CancelRequest.
@@ -287,7 +292,7 @@ func (c *conn) cacheGet(req *readpath.Request, pl *readpath.Plan) (cache.Result,
 	case context.Cause(ctx) != nil && ctx.Err() != nil:
 		err = context.Cause(ctx)
 	case errors.Is(err, context.DeadlineExceeded):
-		err = newError(CodeQueryCanceled, "canceling statement due to statement timeout")
+		err = toError(err) // the rule's timeout, named
 	}
 	return res, err
 }

@@ -308,7 +308,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		// pooling: misses run on the session's connection.
 		c.heldCapture = &heldCapture{portal: h.portal, described: h.described, cap: cp}
 	}
-	if err == nil && res.Entry == nil || err != nil && !isCancel(err) {
+	if err == nil && res.Entry == nil || err != nil && !proxyAnswers(err) {
 		// Not cached, too large, or failing: the warehouse answers,
 		// errors and all (PostgreSQL's own 0A000 for a prepared
 		// statement whose result changed, ...).
@@ -320,7 +320,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	case errors.Is(err, errClientGone):
 		return true, err
 	case err != nil:
-		// A cancel or a timeout: the proxy's to answer, after what the
+		// A cancel, a timeout, a full queue: the proxy's to answer, after what the
 		// batch's BEGIN, Parse and Bind would have answered.
 		c.held = nil
 		b := c.heldPrefix(h)

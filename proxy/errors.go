@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
@@ -20,22 +21,23 @@ var (
 
 // SQLSTATE codes the proxy answers with itself.
 const (
-	CodeProtocolViolation    = "08P01"
-	CodeConnectionFailure    = "08006"
-	CodeInvalidPassword      = "28P01"
-	CodeInvalidAuthorization = "28000"
-	CodeUnknownDatabase      = "3D000"
-	CodeTooManyConnections   = "53300"
-	CodeProgramLimitExceeded = "54000"
-	CodeQueryCanceled        = "57014"
-	CodeAdminShutdown        = "57P01"
-	CodeFeatureNotSupported  = "0A000"
-	CodeInvalidSQLStatement  = "26000"
-	CodeDuplicateStatement   = "42P05"
-	CodeInFailedTransaction  = "25P02"
-	CodeDuplicateCursor      = "42P03"
-	CodeNoSavepoint          = "3B001"
-	CodeInternal             = "XX000"
+	CodeProtocolViolation     = "08P01"
+	CodeConnectionFailure     = "08006"
+	CodeInvalidPassword       = "28P01"
+	CodeInvalidAuthorization  = "28000"
+	CodeUnknownDatabase       = "3D000"
+	CodeInsufficientResources = "53000"
+	CodeTooManyConnections    = "53300"
+	CodeProgramLimitExceeded  = "54000"
+	CodeQueryCanceled         = "57014"
+	CodeAdminShutdown         = "57P01"
+	CodeFeatureNotSupported   = "0A000"
+	CodeInvalidSQLStatement   = "26000"
+	CodeDuplicateStatement    = "42P05"
+	CodeInFailedTransaction   = "25P02"
+	CodeDuplicateCursor       = "42P03"
+	CodeNoSavepoint           = "3B001"
+	CodeInternal              = "XX000"
 )
 
 // Error is an error the proxy answers a client with: an ErrorResponse with
@@ -72,6 +74,14 @@ func toError(err error) *Error {
 			sev = "ERROR"
 		}
 		return &Error{Severity: sev, Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint, pg: pe}
+	}
+	var qe *executor.QueueError
+	if errors.As(err, &qe) {
+		return newError(CodeInsufficientResources, qe.Error())
+	}
+	var te *executor.TimeoutError
+	if errors.As(err, &te) {
+		return newError(CodeQueryCanceled, te.Error())
 	}
 	switch {
 	case errors.Is(err, postgres.ErrPoolTimeout):

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sqlcached/sqlcached/cache"
+	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/internal/readpath"
 	"github.com/sqlcached/sqlcached/internal/testenv"
@@ -41,6 +42,8 @@ type envOptions struct {
 	rule  *policy.Rule
 	// rules replaces rule: the policy, with its label sources.
 	rules *policy.Set
+	// queues are where misses run (default: straight on the pool).
+	queues *executor.Queues
 	// database reuses a database (a second proxy in front of the first's);
 	// redis is the L2 server (default: the shared one).
 	database string
@@ -104,7 +107,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 			}
 			rules = policy.New(rule)
 		}
-		group, reads = g, newReads(t, g, rules)
+		group, reads = g, newReadsQ(t, g, rules, o.queues)
 		cfg.Reads = reads
 	}
 	if o.mutate != nil {
@@ -133,7 +136,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 // newReads returns a read path over g under rules.
 func newReads(t testing.TB, g *cache.Group, rules *policy.Set) *readpath.Path {
 	t.Helper()
-	reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules})
+	return newReadsQ(t, g, rules, nil)
+}
+
+// newReadsQ returns a read path over g under rules, its misses run on
+// queues.
+func newReadsQ(t testing.TB, g *cache.Group, rules *policy.Set, queues *executor.Queues) *readpath.Path {
+	t.Helper()
+	reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules, Queues: queues})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sqlcached/sqlcached/cache"
+	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/internal/config"
 	"github.com/sqlcached/sqlcached/internal/readpath"
@@ -198,7 +199,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 			return err
 		}
 		defer g.Close()
-		reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules})
+		reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules, Queues: newQueues(cfg)})
 		if err != nil {
 			return err
 		}
@@ -335,6 +336,19 @@ func newCache(cfg *config.Config) (*cache.Group, error) {
 		return nil, &config.Error{Key: "cache", Msg: err.Error()}
 	}
 	return g, nil
+}
+
+// newQueues makes every backend's copy of the configured queues.
+func newQueues(cfg *config.Config) *executor.Queues {
+	qc := make(map[string]executor.QueueConfig, len(cfg.Queues))
+	for name, q := range cfg.Queues {
+		qc[name] = executor.QueueConfig{Workers: q.Workers, MaxQueued: q.MaxQueued, MaxWait: q.MaxWait.Std()}
+	}
+	var backends []string
+	for _, b := range cfg.Backends {
+		backends = append(backends, b.Name)
+	}
+	return executor.NewQueues(backends, qc)
 }
 
 // restartNeeded reports whether next differs from cfg in more than what

@@ -257,6 +257,9 @@ type Queue struct {
 	// MaxQueued bounds the queries waiting for a worker. If absent, it
 	// defaults to 256; 0 means none wait.
 	MaxQueued int `yaml:"max_queued"`
+	// MaxWait bounds how long a query waits for a worker; longer is
+	// answered with SQLSTATE 53000. If absent, it defaults to 30s.
+	MaxWait Duration `yaml:"max_wait"`
 }
 
 // DefaultQueue is the queue a cached policy without a queue uses, and the
@@ -313,6 +316,14 @@ type Policy struct {
 	// Queue names the queue misses run on. If absent, it defaults to
 	// "default", which must then exist (it does when queues is absent).
 	Queue string `yaml:"queue"`
+	// CancelAbandoned cancels a miss's run on the warehouse when every
+	// client waiting for it has gone. If false (the default) the run
+	// finishes and its answer is cached for the next viewer.
+	CancelAbandoned bool `yaml:"cancel_abandoned"`
+	// RefreshAhead refreshes, in the background, an entry asked for
+	// within this long before its TTL ends, so that a dashboard viewed
+	// often never waits for a miss. Default 0: off.
+	RefreshAhead Duration `yaml:"refresh_ahead"`
 	// Shared gives one answer to every user instead of one per user. Only
 	// for data every user may see.
 	Shared bool `yaml:"shared"`
@@ -375,6 +386,7 @@ const (
 	DefaultMaxEntryBytes   = 16 * MiB
 	DefaultQueueWorkers    = 8   // of the queue made when queues is absent
 	DefaultMaxQueued       = 256 // queued per queue
+	DefaultQueueMaxWait    = Duration(30e9)
 	DefaultPolicyTimeout   = Duration(60e9)
 )
 
@@ -547,10 +559,11 @@ func (c *Config) setDefaults() {
 		def("cache.l2.redis.mode", func() { l2.Redis.Mode = RedisStandalone })
 	}
 	def("queues", func() {
-		c.Queues = map[string]Queue{DefaultQueue: {Workers: DefaultQueueWorkers, MaxQueued: DefaultMaxQueued}}
+		c.Queues = map[string]Queue{DefaultQueue: {Workers: DefaultQueueWorkers, MaxQueued: DefaultMaxQueued, MaxWait: DefaultQueueMaxWait}}
 	})
 	for name, q := range c.Queues {
 		def("queues."+name+".max_queued", func() { q.MaxQueued = DefaultMaxQueued })
+		def("queues."+name+".max_wait", func() { q.MaxWait = DefaultQueueMaxWait })
 		c.Queues[name] = q
 	}
 	def("labels.dashboard", func() { c.Labels.Dashboard = append([]string(nil), labelSources...) })

@@ -52,7 +52,7 @@ func checkExample(t *testing.T, c *Config) {
 		"scram-sha-256", 2, "superset-secret", []string{"ops"},
 		"warehouse", "postgres", 20, "warehouse",
 		256 * MiB, "redis://127.0.0.1:6379/1", 50 * time.Millisecond, 16 * MiB,
-		Queue{Workers: 8, MaxQueued: 256}, 64, 5,
+		Queue{Workers: 8, MaxQueued: 256, MaxWait: DefaultQueueMaxWait}, 64, 5,
 	}
 	for i := range want {
 		if !reflect.DeepEqual(got[i], want[i]) {
@@ -114,7 +114,7 @@ func TestDefaults(t *testing.T) {
 		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
 		Log:      Log{Level: "info", Format: "text"},
 		Cache:    Cache{L1: L1{MaxBytes: 256 * MiB}, MaxEntryBytes: 16 * MiB},
-		Queues:   map[string]Queue{"default": {Workers: 8, MaxQueued: 256}},
+		Queues:   map[string]Queue{"default": {Workers: 8, MaxQueued: 256, MaxWait: DefaultQueueMaxWait}},
 		Labels:   Labels{Dashboard: []string{"comment", "set", "startup", "application_name"}},
 		Policies: []Policy{{Name: "all", Cache: true, TTL: Duration(time.Minute), Timeout: Duration(time.Minute),
 			Queue: "default", MaxEntryBytes: 16 * MiB, CacheTimeFunctions: true}},

@@ -327,6 +327,9 @@ func (c *Config) validateQueues() error {
 		if q.MaxQueued < 0 {
 			return errorf(p+".max_queued", "must not be negative")
 		}
+		if q.MaxWait <= 0 {
+			return errorf(p+".max_wait", "must be positive")
+		}
 	}
 	return nil
 }
@@ -387,6 +390,10 @@ func (pol *Policy) validate(p string, c *Config) error {
 		return errorf(p+".ttl", "must not be negative")
 	case pol.StaleTTL < 0:
 		return errorf(p+".stale_ttl", "must not be negative")
+	case pol.RefreshAhead < 0:
+		return errorf(p+".refresh_ahead", "must not be negative")
+	case pol.RefreshAhead > 0 && pol.RefreshAhead >= pol.TTL:
+		return errorf(p+".refresh_ahead", "must be shorter than ttl (%v)", pol.TTL)
 	case pol.StaleIfError < 0:
 		return errorf(p+".stale_if_error", "must not be negative")
 	case pol.Timeout <= 0:

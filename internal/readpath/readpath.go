@@ -78,10 +78,14 @@ type Config struct {
 	Cache    *cache.Group
 	Policy   *policy.Set
 	Analyzer *fingerprint.Analyzer // nil: fingerprint's default
+	// Queues are where misses run, by backend and the rule's queue; nil
+	// (or a queue missing) runs them directly on the warehouse.
+	Queues *executor.Queues
 }
 
 // Path is the read path. It is safe for concurrent use.
 type Path struct {
+	queues   *executor.Queues
 	cache    *cache.Group
 	analyzer *fingerprint.Analyzer
 	rules    atomic.Pointer[policy.Set]
@@ -93,7 +97,7 @@ func New(cfg Config) (*Path, error) {
 	if cfg.Cache == nil {
 		return nil, errors.New("readpath: a cache is required")
 	}
-	p := &Path{cache: cfg.Cache, analyzer: cfg.Analyzer, admit: policy.NewAdmission()}
+	p := &Path{cache: cfg.Cache, analyzer: cfg.Analyzer, queues: cfg.Queues, admit: policy.NewAdmission()}
 	if p.analyzer == nil {
 		a, err := fingerprint.New(fingerprint.Config{})
 		if err != nil {
@@ -237,6 +241,7 @@ func entryRequest(key cache.Key, a *fingerprint.Analysis, l policy.Labels, d pol
 	r := d.Rule
 	req := cache.Request{
 		Key: key, TTL: d.TTL, StaleTTL: r.StaleTTL, StaleIfError: r.StaleIfError, Tables: tables,
+		RefreshAhead: r.RefreshAhead,
 	}
 	if l.Dashboard != "" && l.DashboardSource != policy.FromApplicationName {
 		// Entries are tagged with the dashboards that say who they are,
@@ -315,7 +320,8 @@ func (p *Path) Invalidate(ctx context.Context, tables ...string) error {
 	return p.cache.InvalidateTables(ctx, BareNames(tables)...)
 }
 
-// filler runs req on its warehouse under the rule's timeout.
+// filler runs req on its warehouse, through the rule's queue, under the
+// rule's timeout.
 func (p *Path) filler(req *Request, pl *Plan) cache.Filler {
 	r := pl.Decision.Rule
 	ex := &executor.Request{
@@ -324,13 +330,13 @@ func (p *Path) filler(req *Request, pl *Plan) cache.Filler {
 		Settings: req.Settings, MaxBytes: r.MaxEntryBytes,
 	}
 	wh := req.Warehouse
+	q := p.queues.Get(req.Backend, r.Queue)
 	run := cache.FillFunc(func(ctx context.Context) (*cache.Entry, error) {
-		if r.Timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, r.Timeout)
-			defer cancel()
+		prio := executor.Foreground
+		if cache.Background(ctx) {
+			prio = executor.Background
 		}
-		res, err := wh.Execute(ctx, ex)
+		res, err := executor.Run(ctx, q, prio, wh, ex, r.Name, r.Timeout)
 		if errors.Is(err, executor.ErrTooLarge) {
 			return nil, cache.ErrTooLarge
 		}

@@ -1,0 +1,153 @@
+package proxy_test
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/executor"
+	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/policy"
+)
+
+// slowSchema makes slow_value(v, secs): a STABLE function (so that its
+// answers are cached) that sleeps secs, then returns v.
+const slowSchema = `create function slow_value(v int, secs float8) returns int stable language plpgsql as
+	$$ begin perform pg_sleep(secs); return v; end $$`
+
+// TestQueueFloodAnswers53000AtOnce: 30 dashboard misses at once on a
+// queue of 2 workers and 10 places: 12 are answered, 18 get SQLSTATE 53000
+// naming the queue at once, and when it is over no goroutine is left.
+func TestQueueFloodAnswers53000AtOnce(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	pg.Exec(t, db, slowSchema)
+	queues := executor.NewQueues([]string{"pg"}, map[string]executor.QueueConfig{
+		"reports": {Workers: 2, MaxQueued: 10, MaxWait: time.Minute},
+	})
+	rules := policy.New(policy.Rule{Name: "reports", Cache: true, TTL: time.Hour, Timeout: time.Minute, Queue: "reports", MaxEntryBytes: 1 << 20})
+	e := newEnv(t, envOptions{pg: pg, database: db, cache: true, rules: rules, queues: queues, maxConns: 20})
+	ctx := ctxT(t)
+	conns := make([]*pgx.Conn, 30)
+	for i := range conns {
+		conns[i] = e.connect(t)
+	}
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	type outcome struct {
+		err  error
+		took time.Duration
+	}
+	out := make([]outcome, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			start := time.Now()
+			var v int
+			err := c.QueryRow(ctx, fmt.Sprintf("select slow_value(%d, 0.3)", i), pgx.QueryExecModeSimpleProtocol).Scan(&v)
+			if err == nil && v != i {
+				err = fmt.Errorf("got %d, want %d", v, i)
+			}
+			out[i] = outcome{err, time.Since(start)}
+		})
+	}
+	wg.Wait()
+	answered, refused := 0, 0
+	for i, o := range out {
+		var pe *pgconn.PgError
+		switch {
+		case o.err == nil:
+			answered++
+		case errors.As(o.err, &pe) && pe.Code == "53000":
+			refused++
+			if !strings.Contains(pe.Message, `"reports"`) {
+				t.Errorf("query %d: the refusal does not name the queue: %s", i, pe.Message)
+			}
+			if o.took > 250*time.Millisecond {
+				t.Errorf("query %d: refused after %v, not at once", i, o.took)
+			}
+		default:
+			t.Errorf("query %d: %v", i, o.err)
+		}
+	}
+	if answered != 12 || refused != 18 {
+		t.Fatalf("%d answered and %d refused, want 12 and 18", answered, refused)
+	}
+	// Every connection still works.
+	for _, c := range conns {
+		var n int
+		if err := c.QueryRow(ctx, "select 1", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		n := runtime.NumGoroutine()
+		if n <= before {
+			break
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before the flood:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRuleTimeoutCancelsOnTheWarehouse: a miss that outlasts its rule's
+// timeout of 1s is answered with 57014 naming the rule after about a
+// second, the statement is gone from the warehouse's pg_stat_activity,
+// and nothing was cached: the next view runs again.
+func TestRuleTimeoutCancelsOnTheWarehouse(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	pg.Exec(t, db, slowSchema)
+	rules := policy.New(policy.Rule{Name: "dashboards", Cache: true, TTL: time.Hour, Timeout: time.Second, MaxEntryBytes: 1 << 20})
+	e := newEnv(t, envOptions{pg: pg, database: db, cache: true, rules: rules})
+	ctx := ctxT(t)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		c := e.connect(t)
+		fillErrors := e.Cache.Stats().FillErrors
+		start := time.Now()
+		var v int
+		err := c.QueryRow(ctx, "select slow_value(7, 10)", mode).Scan(&v)
+		took := time.Since(start)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "57014" || !strings.Contains(pe.Message, `"dashboards"`) || !strings.Contains(pe.Message, "1s") {
+			t.Fatalf("%v: got %v, want 57014 naming the rule and its limit", mode, err)
+		}
+		if took < 900*time.Millisecond || took > 3*time.Second {
+			t.Errorf("%v: answered after %v, want about 1s", mode, took)
+		}
+		// The warehouse stopped it.
+		direct := pg.Connect(t, db)
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			var n int
+			if err := direct.QueryRow(ctx, "select count(*) from pg_stat_activity where query like 'select slow_value(7, 10)%' and state = 'active'").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: the statement still runs on the warehouse after its timeout", mode)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// The session goes on, and the timed-out run was not cached.
+		if err := c.QueryRow(ctx, "select 1", mode).Scan(&v); err != nil || v != 1 {
+			t.Fatalf("%v: the session after the timeout: %v", mode, err)
+		}
+		if n := e.Cache.Stats().FillErrors - fillErrors; n != 1 {
+			t.Errorf("%v: %d failed fills, want the timed-out one (failed fills are never stored)", mode, n)
+		}
+	}
+}
