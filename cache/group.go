@@ -58,6 +58,10 @@ type Request struct {
 	// never meets a miss. 0: off.
 	RefreshAhead time.Duration
 
+	// CancelAbandoned cancels a fill when every Get waiting for it has
+	// given up; otherwise the fill finishes and its answer is stored.
+	CancelAbandoned bool
+
 	// Keep, when longer than this request's own window, is how long an
 	// entry it stores is kept in L1 and Redis: the longest any request
 	// for the same key may find it useful (requests for one key with
@@ -151,6 +155,9 @@ type Group struct {
 	refreshMu  sync.Mutex // protects refreshing
 	refreshing map[Key]struct{}
 
+	waitMu  sync.Mutex // protects waiting
+	waiting map[Key]*waiters
+
 	ctx    context.Context // ended by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // writers, refreshes, the watchers
@@ -174,6 +181,7 @@ func New(cfg Config) (*Group, error) {
 		l1:         l1,
 		tooLarge:   tooLarge{max: cfg.TooLargeKeys, ttl: cfg.TooLargeTTL, m: make(map[Key]time.Time)},
 		refreshing: make(map[Key]struct{}),
+		waiting:    make(map[Key]*waiters),
 	}
 	_, _ = rand.Read(g.origin[:])
 	g.ctx, g.cancel = context.WithCancel(context.Background())
@@ -358,6 +366,11 @@ type flight struct {
 func (g *Group) load(ctx context.Context, req Request, fill Filler, fallback *Entry, rgens []uint64) (Result, error) {
 	me := new(byte)
 	detached := context.WithoutCancel(ctx)
+	if req.CancelAbandoned {
+		var leave func()
+		detached, leave = g.join(req.Key, detached)
+		defer leave()
+	}
 	ch := g.flight.DoChan(string(req.Key[:]), func() (any, error) {
 		return g.run(detached, req, fill, me, rgens), nil
 	})
@@ -367,6 +380,39 @@ func (g *Group) load(ctx context.Context, req Request, fill Filler, fallback *En
 	case <-ctx.Done():
 		g.stats.cancelled.Add(1)
 		return Result{}, ctx.Err()
+	}
+}
+
+// waiters counts the Gets waiting for a fill that is cancelled when the
+// last of them leaves.
+type waiters struct {
+	n      int
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// join counts a Get waiting for req's fill and returns the context the
+// fill runs under, which ends when the last Get counted leaves, and the
+// function that says this one leaves.
+func (g *Group) join(key Key, base context.Context) (context.Context, func()) {
+	g.waitMu.Lock()
+	w := g.waiting[key]
+	if w == nil {
+		w = &waiters{}
+		w.ctx, w.cancel = context.WithCancel(base)
+		g.waiting[key] = w
+	}
+	w.n++
+	g.waitMu.Unlock()
+	return w.ctx, func() {
+		g.waitMu.Lock()
+		defer g.waitMu.Unlock()
+		if w.n--; w.n == 0 {
+			if g.waiting[key] == w {
+				delete(g.waiting, key)
+			}
+			w.cancel()
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -513,5 +514,60 @@ func TestBackgroundMarksRefreshes(t *testing.T) {
 	eventually(t, "the refresh", func() bool { return bg.Load() == 1 })
 	if fg.Load() != 1 {
 		t.Fatalf("%d foreground fills, want 1", fg.Load())
+	}
+}
+
+// TestCancelAbandoned: with CancelAbandoned the fill's context ends when
+// the last Get waiting for it gives up; without it, the fill goes on.
+func TestCancelAbandoned(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, Config{})
+	for _, abandon := range []bool{true, false} {
+		ended := make(chan error, 1)
+		release := make(chan struct{})
+		fill := FillFunc(func(ctx context.Context) (*Entry, error) {
+			select {
+			case <-ctx.Done():
+				ended <- ctx.Err()
+				return nil, ctx.Err()
+			case <-release:
+				ended <- nil
+				return &Entry{Payload: []byte("x"), Rows: 1}, nil
+			}
+		})
+		req := request(fmt.Sprint("abandoned-", abandon), time.Minute)
+		req.CancelAbandoned = abandon
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				defer cancel()
+				if _, err := g.Get(ctx, req, fill); !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Get: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if abandon {
+			select {
+			case err := <-ended:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("the abandoned fill ended with %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the abandoned fill was not cancelled")
+			}
+			continue
+		}
+		select {
+		case err := <-ended:
+			t.Fatalf("the fill ended (%v) though nobody asked to cancel it", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(release)
+		if err := <-ended; err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the answer stored", func() bool { _, ok := g.Peek(req); return ok })
 	}
 }

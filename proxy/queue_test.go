@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -149,5 +150,110 @@ func TestRuleTimeoutCancelsOnTheWarehouse(t *testing.T) {
 		if n := e.Cache.Stats().FillErrors - fillErrors; n != 1 {
 			t.Errorf("%v: %d failed fills, want the timed-out one (failed fills are never stored)", mode, n)
 		}
+	}
+}
+
+// TestRefreshAheadKeepsABusyDashboardHit: a query asked every 100 ms for
+// 10 s under a 2 s TTL with refresh_ahead 500ms sees one miss, the first:
+// every later view is answered from the cache while background refreshes
+// keep the entry fresh, and each view is fast.
+func TestRefreshAheadKeepsABusyDashboardHit(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	pg.Exec(t, db, slowSchema)
+	rules := policy.New(policy.Rule{Name: "busy", Cache: true, TTL: 2 * time.Second, RefreshAhead: 500 * time.Millisecond,
+		Timeout: time.Minute, MaxEntryBytes: 1 << 20})
+	e := newEnv(t, envOptions{pg: pg, database: db, cache: true, rules: rules})
+	c := e.connect(t)
+	ctx := ctxT(t)
+	misses := e.Cache.Stats().Misses
+	var slowest time.Duration
+	for i := 0; i < 100; i++ {
+		start := time.Now()
+		var v int
+		if err := c.QueryRow(ctx, "select slow_value(5, 0.2)", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 5 {
+			t.Fatalf("view %d: %d %v", i, v, err)
+		}
+		if took := time.Since(start); i > 0 && took > slowest {
+			slowest = took
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := e.Cache.Stats().Misses - misses; n != 1 {
+		t.Errorf("%d views missed, want only the first", n)
+	}
+	if slowest >= 200*time.Millisecond {
+		t.Errorf("the slowest view after the first took %v: it waited for the warehouse", slowest)
+	}
+	if runs := pg.Calls(t, db, "select slow_value(%"); runs < 4 {
+		t.Errorf("%d warehouse runs in 10 s of a 2 s TTL: the entry was not refreshed", runs)
+	}
+}
+
+// TestDisconnectedClientsRunIsCached: a client that goes away while its
+// miss runs stops waiting; the run finishes and its answer serves the
+// next viewer with no new execution on the warehouse.
+func TestDisconnectedClientsRunIsCached(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	pg.Exec(t, db, slowSchema)
+	e := newEnv(t, envOptions{pg: pg, database: db, cache: true})
+	ctx := ctxT(t)
+	gone, err := pgx.Connect(ctx, e.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	var v int
+	if err := gone.QueryRow(qctx, "select slow_value(3, 1)", pgx.QueryExecModeSimpleProtocol).Scan(&v); err == nil {
+		t.Fatal("the query did not outlast the client's patience")
+	}
+	gone.Close(ctx)
+	time.Sleep(1500 * time.Millisecond) // the run finishes
+	c := e.connect(t)
+	start := time.Now()
+	if err := c.QueryRow(ctx, "select slow_value(3, 1)", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 3 {
+		t.Fatalf("next viewer: %d %v", v, err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("the next viewer waited %v: the abandoned run was not cached", took)
+	}
+	if runs := pg.Calls(t, db, "select slow_value(%"); runs != 1 {
+		t.Errorf("%d warehouse runs, want 1", runs)
+	}
+}
+
+// TestCancelAbandonedStopsTheRun: under a rule with cancel_abandoned, a
+// client that gives up on a miss has its run cancelled on the warehouse:
+// it leaves pg_stat_activity, and the next viewer runs it anew.
+func TestCancelAbandonedStopsTheRun(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	pg.Exec(t, db, slowSchema)
+	rules := policy.New(policy.Rule{Name: "adhoc", Cache: true, TTL: time.Hour, Timeout: time.Minute, CancelAbandoned: true, MaxEntryBytes: 1 << 20})
+	e := newEnv(t, envOptions{pg: pg, database: db, cache: true, rules: rules})
+	ctx := ctxT(t)
+	c := e.connect(t)
+	qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	var v int
+	if err := c.QueryRow(qctx, "select slow_value(4, 30)", pgx.QueryExecModeSimpleProtocol).Scan(&v); err == nil {
+		t.Fatal("the query did not outlast the client's patience")
+	}
+	direct := pg.Connect(t, db)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		if err := direct.QueryRow(ctx, "select count(*) from pg_stat_activity where query like 'select slow_value(4, 30)%' and state = 'active'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned run still runs on the warehouse")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -241,7 +241,7 @@ func entryRequest(key cache.Key, a *fingerprint.Analysis, l policy.Labels, d pol
 	r := d.Rule
 	req := cache.Request{
 		Key: key, TTL: d.TTL, StaleTTL: r.StaleTTL, StaleIfError: r.StaleIfError, Tables: tables,
-		RefreshAhead: r.RefreshAhead,
+		RefreshAhead: r.RefreshAhead, CancelAbandoned: r.CancelAbandoned,
 	}
 	if l.Dashboard != "" && l.DashboardSource != policy.FromApplicationName {
 		// Entries are tagged with the dashboards that say who they are,
