@@ -52,6 +52,10 @@ func (c *conn) caching() bool {
 		}
 		r, decided := set.ForSession(c.user, c.database, c.applicationName())
 		c.sessionOff = decided && (r == nil || !r.Cache || r.TTL <= 0)
+		c.sessionRule = nil
+		if decided {
+			c.sessionRule = r
+		}
 		c.rules, c.rulesVersion = set, c.settingsVersion
 	}
 	return !c.sessionOff

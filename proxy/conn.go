@@ -90,10 +90,14 @@ type conn struct {
 	rules        *policy.Set
 	rulesVersion uint64
 	sessionOff   bool
+	sessionRule  *policy.Rule // the rule of every statement, when the session decides it
 	// labels caches sessionLabels for settingsVersion labelsVersion.
 	labels        policy.SessionLabels
 	labelsVersion uint64
 	labelsOK      bool
+	// timedOut is the rule whose timeout cancelled the running statement
+	// (see timeout.go); mu protects it.
+	timedOut *policy.Rule
 	// readReq and readPlan are the read path's request and plan for the
 	// statement being answered (see plan), kept here so that a hit
 	// allocates neither.
@@ -566,6 +570,8 @@ func (c *conn) relayQuery(msg []byte, a *fingerprint.Analysis, cp *capture, shif
 	c.sendServer(msg)
 	c.sc.Unnamed = ""
 	c.push(expect{kind: exQuery, a: a, cap: cp, shift: shift})
+	stop := c.armTimeout(c.relayRule(a, string(pgwire.Body(msg)[:len(pgwire.Body(msg))-1])))
+	defer stop()
 	if err := c.flushServer(); err != nil {
 		return c.serverLost(err)
 	}

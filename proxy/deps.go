@@ -35,6 +35,7 @@ type Reads interface {
 	Analyzer() *fingerprint.Analyzer
 	Policy() *policy.Set
 	Plan(*readpath.Request) readpath.Plan
+	Rule(*readpath.Request, *fingerprint.Analysis) *policy.Rule
 	Bypassed(sql string) bool
 	Peek(*readpath.Plan) (cache.Result, bool)
 	Get(context.Context, *readpath.Request, *readpath.Plan) (cache.Result, error)

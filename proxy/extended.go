@@ -8,6 +8,7 @@ import (
 
 	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
+	"github.com/sqlcached/sqlcached/policy"
 )
 
 // The extended query protocol. The proxy owns its clients' prepared
@@ -391,10 +392,27 @@ func (c *conn) sync(msg []byte) error {
 	}
 	c.sendServer(msg)
 	c.push(expect{kind: exSync})
+	defer c.armTimeout(c.batchRule())()
 	if err := c.flushServer(); err != nil {
 		return c.serverLost(err)
 	}
 	return c.drain()
+}
+
+// batchRule returns the rule whose timeout covers the Executes awaiting
+// their answers: the first one's (a batch of one statement is the common
+// case).
+func (c *conn) batchRule() *policy.Rule {
+	for i := c.head; i < len(c.pending); i++ {
+		if it := &c.pending[i]; it.kind == exExecute {
+			sql := ""
+			if it.a != nil {
+				sql = it.a.Normalized
+			}
+			return c.relayRule(it.a, sql)
+		}
+	}
+	return nil
 }
 
 func (c *conn) flushMsg(msg []byte) error {

@@ -257,3 +257,46 @@ func TestCancelAbandonedStopsTheRun(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRuleTimeoutOfRelayedStatements: `SELECT pg_sleep(10)` (volatile:
+// never cached, relayed) under a rule with a 1s timeout is cancelled on
+// the warehouse after about a second, in the simple and the extended
+// protocol, from a session that caches and from one whose rule caches
+// nothing (relayed unparsed); the client gets 57014 naming the rule, and
+// the session goes on.
+func TestRuleTimeoutOfRelayedStatements(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	for _, tc := range []struct {
+		name  string
+		rules *policy.Set
+	}{
+		{"cached session", policy.New(policy.Rule{Name: "dashboards", Cache: true, TTL: time.Hour, Timeout: time.Second, MaxEntryBytes: 1 << 20})},
+		{"session not cached", policy.New(
+			policy.Rule{Name: "oltp", Match: policy.Match{Database: policy.MustGlob(db)}, Timeout: time.Second},
+			policy.Rule{Name: "rest", Cache: true, TTL: time.Hour, Timeout: time.Minute, MaxEntryBytes: 1 << 20})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{pg: pg, database: db, cache: true, rules: tc.rules})
+			ctx := ctxT(t)
+			rule := tc.rules.Rules()[0].Name
+			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+				c := e.connect(t)
+				start := time.Now()
+				_, err := c.Exec(ctx, "select pg_sleep(10)", mode)
+				took := time.Since(start)
+				var pe *pgconn.PgError
+				if !errors.As(err, &pe) || pe.Code != "57014" || !strings.Contains(pe.Message, `"`+rule+`"`) {
+					t.Fatalf("%v: got %v, want 57014 naming rule %s", mode, err, rule)
+				}
+				if took < 900*time.Millisecond || took > 3*time.Second {
+					t.Errorf("%v: answered after %v, want about 1s", mode, took)
+				}
+				var n int
+				if err := c.QueryRow(ctx, "select count(*) from pg_stat_activity where query = 'select pg_sleep(10)' and state = 'active'", mode).Scan(&n); err != nil || n != 0 {
+					t.Fatalf("%v: after the timeout: %d still running, %v", mode, n, err)
+				}
+			}
+		})
+	}
+}

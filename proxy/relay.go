@@ -240,6 +240,9 @@ func (c *conn) onError(it *expect, msg []byte) error {
 	case exAbort:
 		return nil
 	case exQuery:
+		if te := c.timeoutError(codeOf(msg)); te != nil {
+			msg = te
+		}
 		return c.writeClient(msg, false) // ReadyForQuery ends it
 	case exReplay:
 		code, text := parseErrorFields(pgwire.Body(msg))
@@ -256,6 +259,9 @@ func (c *conn) onError(it *expect, msg []byte) error {
 			return err
 		}
 	default:
+		if te := c.timeoutError(codeOf(msg)); te != nil && it.kind == exExecute {
+			msg = te
+		}
 		if err := c.writeClient(msg, false); err != nil {
 			return err
 		}

@@ -161,6 +161,17 @@ func (p *Path) Bypassed(sql string) bool {
 	return p.admit.Bypassed(fingerprint.LexShape(sql))
 }
 
+// Rule returns the rule that covers req (analysed as a), whether or not
+// its answer is cached: its timeout bounds the statement even when it is
+// relayed.
+func (p *Path) Rule(req *Request, a *fingerprint.Analysis) *policy.Rule {
+	rules := p.Policy()
+	return rules.Find(&policy.Input{
+		User: req.Login.User, Database: req.Database, ApplicationName: req.ApplicationName,
+		Labels: rules.Labels(a, req.Session), Analysis: a, SQL: req.SQL,
+	})
+}
+
 // ReasonAdmission is why a statement whose shape was found not to repeat
 // is not cached.
 const ReasonAdmission = "its shape's answers are rarely asked for again (admission)"

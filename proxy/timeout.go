@@ -1,0 +1,97 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/sqlcached/sqlcached/executor"
+	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/pgwire"
+	"github.com/sqlcached/sqlcached/internal/readpath"
+	"github.com/sqlcached/sqlcached/policy"
+)
+
+// Timeouts of relayed statements. A statement the cache does not answer
+// runs on the session's warehouse connection under the timeout of the rule
+// that covers it, as a miss does: when the timeout fires while the
+// warehouse is still at work, the proxy sends it a CancelRequest, and the
+// warehouse's "canceling statement due to user request" reaches the client
+// as 57014 naming the rule and its limit.
+
+// relayRule returns the rule whose timeout covers a relayed statement
+// analysed as a (nil when the session relays it unanalysed), or nil.
+func (c *conn) relayRule(a *fingerprint.Analysis, sql string) *policy.Rule {
+	reads := c.srv.cfg.Reads
+	if reads == nil {
+		return nil
+	}
+	if a == nil {
+		if c.rules == reads.Policy() && c.rulesVersion == c.settingsVersion {
+			return c.sessionRule // nil when the statement would decide: it was not analysed
+		}
+		r, decided := reads.Policy().ForSession(c.user, c.database, c.applicationName())
+		if !decided {
+			return nil
+		}
+		return r
+	}
+	labels := c.sessionLabels()
+	req := readpath.Request{
+		Login: executor.Login(c.login), Database: c.database, ApplicationName: labels.ApplicationName,
+		Session: labels, SQL: sql,
+	}
+	return reads.Rule(&req, a)
+}
+
+// armTimeout starts the timer of rule r for what is about to be relayed;
+// the returned function stops it.
+func (c *conn) armTimeout(r *policy.Rule) func() {
+	if r == nil || r.Timeout <= 0 {
+		return func() {}
+	}
+	t := time.AfterFunc(r.Timeout, func() { c.timeoutRunning(r) })
+	return func() {
+		t.Stop()
+		c.mu.Lock()
+		c.timedOut = nil
+		c.mu.Unlock()
+	}
+}
+
+// timeoutRunning cancels the statement running on the attached
+// connection because rule r's timeout fired.
+func (c *conn) timeoutRunning(r *policy.Rule) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sc == nil {
+		return
+	}
+	c.timedOut = r
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.sc.Cancel(ctx); err != nil {
+		c.srv.log.Warn("cancel request to the warehouse failed", "pid", c.pid, "err", err)
+	}
+}
+
+// timeoutError returns the error a client gets instead of the warehouse's
+// 57014 when a rule's timeout cancelled the statement, or nil.
+func (c *conn) timeoutError(code string) []byte {
+	if code != CodeQueryCanceled {
+		return nil
+	}
+	c.mu.Lock()
+	r := c.timedOut
+	c.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	te := &executor.TimeoutError{Rule: r.Name, Limit: r.Timeout}
+	return errorBytes(newError(CodeQueryCanceled, te.Error()))
+}
+
+// codeOf returns the SQLSTATE of an ErrorResponse message.
+func codeOf(msg []byte) string {
+	code, _ := parseErrorFields(pgwire.Body(msg))
+	return code
+}
