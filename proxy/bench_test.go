@@ -2,14 +2,23 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
+	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/policy"
+	"github.com/sqlcached/sqlcached/proxy"
 )
 
 // openRaw opens a session at dsn and returns its socket, ready for
@@ -179,6 +188,104 @@ func BenchmarkSelect1(b *testing.B) {
 				if _, err := readAnswer(r); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkDashboardsUnderReportFlood measures dashboard queries that miss
+// (eight charts, a 50 ms TTL, each a 20 ms warehouse run), on their own
+// and while sixteen report clients flood the reports queue (two workers,
+// eight places, 200 ms runs, refusals ignored): queues keep the reports'
+// load off the dashboards' workers. It reports the dashboards' p50 and p99
+// latency; compare the two sub-benchmarks of one run.
+func BenchmarkDashboardsUnderReportFlood(b *testing.B) {
+	pg := testenv.SharedPostgreSQL(b)
+	db := pg.NewDatabase(b)
+	pg.Exec(b, db, slowSchema)
+	queues := executor.NewQueues([]string{"pg"}, map[string]executor.QueueConfig{
+		"dashboards": {Workers: 4, MaxQueued: 64, MaxWait: time.Minute},
+		"reports":    {Workers: 2, MaxQueued: 8, MaxWait: time.Minute},
+	})
+	rules := policy.New(
+		policy.Rule{Name: "reports", Match: policy.Match{User: policy.MustGlob("reports")}, Cache: true, TTL: time.Hour, Timeout: time.Minute, Queue: "reports", MaxEntryBytes: 1 << 20},
+		policy.Rule{Name: "dashboards", Cache: true, TTL: 50 * time.Millisecond, Timeout: time.Minute, Queue: "dashboards", MaxEntryBytes: 1 << 20},
+	)
+	pg.Exec(b, db, "do $$ begin if not exists (select from pg_roles where rolname = 'reports') then create role reports login superuser password 'reports'; end if; end $$")
+	e := newEnv(b, envOptions{pg: pg, database: db, cache: true, rules: rules, queues: queues, maxConns: 16,
+		mutate: func(c *proxy.Config) { c.Users["reports"] = "reports" }})
+	ctx := context.Background()
+	dash := make([]*pgx.Conn, 4)
+	for i := range dash {
+		dash[i] = e.connect(b)
+	}
+	flood := func(stop <-chan struct{}) *sync.WaitGroup {
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Go(func() {
+				c, err := pgx.Connect(ctx, fmt.Sprintf("postgres://reports:reports@%s/%s?sslmode=disable", e.Addr, db))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close(ctx)
+				for n := i * 1_000_000; ; n++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					var v int
+					_ = c.QueryRow(ctx, fmt.Sprintf("select slow_value(%d, 0.2)", n), pgx.QueryExecModeSimpleProtocol).Scan(&v)
+				}
+			})
+		}
+		return &wg
+	}
+	for _, withFlood := range []bool{false, true} {
+		name := "alone"
+		if withFlood {
+			name = "flood"
+		}
+		b.Run(name, func(b *testing.B) {
+			stop := make(chan struct{})
+			var wg *sync.WaitGroup
+			if withFlood {
+				wg = flood(stop)
+				time.Sleep(500 * time.Millisecond) // the reports queue fills
+			}
+			// Four dashboard clients, each on its own connection, share
+			// b.N views.
+			lats := make([][]time.Duration, len(dash))
+			var views sync.WaitGroup
+			b.ResetTimer()
+			for i, c := range dash {
+				views.Go(func() {
+					for n := i; n < b.N; n += len(dash) {
+						start := time.Now()
+						var v int
+						if err := c.QueryRow(ctx, fmt.Sprintf("select slow_value(%d, 0.02)", n%8), pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil {
+							b.Error(err)
+							return
+						}
+						lats[i] = append(lats[i], time.Since(start))
+					}
+				})
+			}
+			views.Wait()
+			var lat []time.Duration
+			for _, l := range lats {
+				lat = append(lat, l...)
+			}
+			b.StopTimer()
+			close(stop)
+			if wg != nil {
+				wg.Wait()
+			}
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 			}
 		})
 	}
