@@ -242,11 +242,19 @@ func BenchmarkDashboardsUnderReportFlood(b *testing.B) {
 		}
 		return &wg
 	}
-	for _, withFlood := range []bool{false, true} {
-		name := "alone"
-		if withFlood {
-			name = "flood"
-		}
+	// The same flood with the reports sharing the dashboards' queue shows
+	// what the queues are for.
+	shared := policy.New(
+		policy.Rule{Name: "reports", Match: policy.Match{User: policy.MustGlob("reports")}, Cache: true, TTL: time.Hour, Timeout: time.Minute, Queue: "dashboards", MaxEntryBytes: 1 << 20},
+		policy.Rule{Name: "dashboards", Cache: true, TTL: 50 * time.Millisecond, Timeout: time.Minute, Queue: "dashboards", MaxEntryBytes: 1 << 20},
+	)
+	for _, run := range []struct {
+		name  string
+		flood bool
+		rules *policy.Set
+	}{{"alone", false, rules}, {"flood", true, rules}, {"flood-one-queue", true, shared}} {
+		withFlood, name := run.flood, run.name
+		e.Reads.SetPolicy(run.rules)
 		b.Run(name, func(b *testing.B) {
 			stop := make(chan struct{})
 			var wg *sync.WaitGroup
