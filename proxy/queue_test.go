@@ -300,3 +300,33 @@ func TestRuleTimeoutOfRelayedStatements(t *testing.T) {
 		})
 	}
 }
+
+// TestCollapsedRequestsTakeNoPlace: thirty clients asking for the same
+// answer at once on a queue of one worker and no waiting place all get
+// it, from one warehouse run: they wait for that run, not in the queue.
+func TestCollapsedRequestsTakeNoPlace(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	pg.Exec(t, db, slowSchema)
+	queues := executor.NewQueues([]string{"pg"}, map[string]executor.QueueConfig{"narrow": {Workers: 1, MaxQueued: 0, MaxWait: time.Minute}})
+	rules := policy.New(policy.Rule{Name: "narrow", Cache: true, TTL: time.Hour, Timeout: time.Minute, Queue: "narrow", MaxEntryBytes: 1 << 20})
+	e := newEnv(t, envOptions{pg: pg, database: db, cache: true, rules: rules, queues: queues})
+	ctx := ctxT(t)
+	conns := make([]*pgx.Conn, 30)
+	for i := range conns {
+		conns[i] = e.connect(t)
+	}
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() {
+			var v int
+			if err := c.QueryRow(ctx, "select slow_value(8, 0.5)", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil || v != 8 {
+				t.Errorf("got %d, %v", v, err)
+			}
+		})
+	}
+	wg.Wait()
+	if runs := pg.Calls(t, db, "select slow_value(%"); runs != 1 {
+		t.Errorf("%d warehouse runs, want 1", runs)
+	}
+}

@@ -78,8 +78,10 @@ func (e *Explanation) WriteText(w io.Writer) error {
 	switch {
 	case d.Cache:
 		r := d.Rule
-		line("decision", "cached: ttl %v, stale_ttl %v, stale_if_error %v, timeout %v, queue %s, shared %v, max_entry_bytes %d",
-			d.TTL, r.StaleTTL, r.StaleIfError, r.Timeout, r.Queue, d.Shared, r.MaxEntryBytes)
+		line("decision", "cached: ttl %v, stale_ttl %v, stale_if_error %v, refresh_ahead %v, timeout %v, queue %s, shared %v, cancel_abandoned %v, max_entry_bytes %d",
+			d.TTL, r.StaleTTL, r.StaleIfError, r.RefreshAhead, r.Timeout, r.Queue, d.Shared, r.CancelAbandoned, r.MaxEntryBytes)
+	case d.Rule != nil && d.Rule.Timeout > 0:
+		line("decision", "not cached: %s (sent to the warehouse, under the rule's timeout of %v)", d.Reason, d.Rule.Timeout)
 	default:
 		line("decision", "not cached: %s (sent to the warehouse)", d.Reason)
 	}
