@@ -128,21 +128,7 @@ func TestRuleTimeoutCancelsOnTheWarehouse(t *testing.T) {
 			t.Errorf("%v: answered after %v, want about 1s", mode, took)
 		}
 		// The warehouse stopped it.
-		direct := pg.Connect(t, db)
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			var n int
-			if err := direct.QueryRow(ctx, "select count(*) from pg_stat_activity where query like 'select slow_value(7, 10)%' and state = 'active'").Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%v: the statement still runs on the warehouse after its timeout", mode)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitGone(t, pg, db, "select slow_value(7, 10)%", 3*time.Second)
 		// The session goes on, and the timed-out run was not cached.
 		if err := c.QueryRow(ctx, "select 1", mode).Scan(&v); err != nil || v != 1 {
 			t.Fatalf("%v: the session after the timeout: %v", mode, err)
@@ -241,21 +227,7 @@ func TestCancelAbandonedStopsTheRun(t *testing.T) {
 	if err := c.QueryRow(qctx, "select slow_value(4, 30)", pgx.QueryExecModeSimpleProtocol).Scan(&v); err == nil {
 		t.Fatal("the query did not outlast the client's patience")
 	}
-	direct := pg.Connect(t, db)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var n int
-		if err := direct.QueryRow(ctx, "select count(*) from pg_stat_activity where query like 'select slow_value(4, 30)%' and state = 'active'").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the abandoned run still runs on the warehouse")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitGone(t, pg, db, "select slow_value(4, 30)%", 5*time.Second)
 }
 
 // TestRuleTimeoutOfRelayedStatements: `SELECT pg_sleep(10)` (volatile:
@@ -328,5 +300,26 @@ func TestCollapsedRequestsTakeNoPlace(t *testing.T) {
 	wg.Wait()
 	if runs := pg.Calls(t, db, "select slow_value(%"); runs != 1 {
 		t.Errorf("%d warehouse runs, want 1", runs)
+	}
+}
+
+// waitGone waits until no statement like like is active on the
+// warehouse, failing after within.
+func waitGone(t *testing.T, pg *testenv.PG, db, like string, within time.Duration) {
+	t.Helper()
+	direct := pg.Connect(t, db)
+	deadline := time.Now().Add(within)
+	for {
+		var n int
+		if err := direct.QueryRow(ctxT(t), "select count(*) from pg_stat_activity where query like $1 and state = 'active'", like).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still runs on the warehouse", like)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
