@@ -29,6 +29,7 @@ type Config struct {
 	Queues    map[string]Queue  `yaml:"queues"`
 	Labels    Labels            `yaml:"labels"`
 	Policies  []Policy          `yaml:"policies"`
+	HTTPAPI   HTTPAPI           `yaml:"http_api"`
 
 	// Warnings are problems that do not stop the proxy from starting, such
 	// as no policies at all (nothing is cached). cmd/sqlcached logs them.
@@ -184,6 +185,30 @@ type Shutdown struct {
 	// connections are closed. If absent, it defaults to 30s; 0 closes them at
 	// once.
 	Timeout Duration `yaml:"timeout"`
+}
+
+// HTTPAPI configures the async query API on the http listener
+// (/v1/queries).
+type HTTPAPI struct {
+	// Disabled turns the API off; it is on wherever listen.http is.
+	Disabled bool `yaml:"disabled"`
+	// ResultTTL is how long a query's status and rows are kept, in the
+	// cache tiers (any replica sharing Redis answers a poll). If absent,
+	// it defaults to 10m.
+	ResultTTL Duration `yaml:"result_ttl"`
+	// MaxBodyBytes bounds a request's body. If absent, it defaults to 1MiB.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxJobs bounds the queries in flight over HTTP; one more is answered
+	// 429. If absent, it defaults to 1000.
+	MaxJobs int `yaml:"max_jobs"`
+	// Tokens are bearer tokens, each acting as a user of auth.users.
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is a bearer token for the HTTP API.
+type Token struct {
+	Token string `yaml:"token"` // required
+	User  string `yaml:"user"`  // required: a name in auth.users
 }
 
 // Log configures the process log (log/slog).
@@ -387,6 +412,9 @@ const (
 	DefaultQueueWorkers    = 8   // of the queue made when queues is absent
 	DefaultMaxQueued       = 256 // queued per queue
 	DefaultQueueMaxWait    = Duration(30e9)
+	DefaultResultTTL       = Duration(10 * 60e9)
+	DefaultMaxBodyBytes    = 1 * MiB
+	DefaultMaxJobs         = 1000
 	DefaultPolicyTimeout   = Duration(60e9)
 )
 
@@ -549,6 +577,9 @@ func (c *Config) setDefaults() {
 	def("limits.max_clients", func() { c.Limits.MaxClients = DefaultMaxClients })
 	def("limits.max_message_bytes", func() { c.Limits.MaxMessageBytes = DefaultMaxMessageBytes })
 	def("shutdown.timeout", func() { c.Shutdown.Timeout = DefaultShutdownTimeout })
+	def("http_api.result_ttl", func() { c.HTTPAPI.ResultTTL = DefaultResultTTL })
+	def("http_api.max_body_bytes", func() { c.HTTPAPI.MaxBodyBytes = DefaultMaxBodyBytes })
+	def("http_api.max_jobs", func() { c.HTTPAPI.MaxJobs = DefaultMaxJobs })
 	def("log.level", func() { c.Log.Level = DefaultLogLevel })
 	def("log.format", func() { c.Log.Format = DefaultLogFormat })
 	def("cache.l1.max_bytes", func() { c.Cache.L1.MaxBytes = DefaultL1MaxBytes })

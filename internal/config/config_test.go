@@ -118,6 +118,7 @@ func TestDefaults(t *testing.T) {
 		Labels:   Labels{Dashboard: []string{"comment", "set", "startup", "application_name"}},
 		Policies: []Policy{{Name: "all", Cache: true, TTL: Duration(time.Minute), Timeout: Duration(time.Minute),
 			Queue: "default", MaxEntryBytes: 16 * MiB, CacheTimeFunctions: true}},
+		HTTPAPI: HTTPAPI{ResultTTL: DefaultResultTTL, MaxBodyBytes: DefaultMaxBodyBytes, MaxJobs: DefaultMaxJobs},
 	}
 	got := *c
 	got.lines = nil
@@ -235,6 +236,11 @@ func TestErrors(t *testing.T) {
 		{"bad duration", minimal + "pool: {max_wait: 30}", `pool.max_wait: invalid duration "30"`},
 		{"bad size", minimal + "cache: {l1: {max_bytes: 1XB}}", `cache.l1.max_bytes: invalid size "1XB"`},
 		{"no backends", "listen: {}", "backends: at least one backend is required"},
+		{"short token", minimal + "auth: {users: [{name: u, password: p}]}\nhttp_api: {tokens: [{token: abc, user: u}]}", "http_api.tokens[0].token: too short"},
+		{"token of nobody", minimal + "auth: {users: [{name: u, password: p}]}\nhttp_api: {tokens: [{token: 0123456789abcdef, user: v}]}", `http_api.tokens[0].user: must name a user of auth.users ("v" does not)`},
+		{"result ttl", minimal + "http_api: {result_ttl: 0s}", "http_api.result_ttl: must be positive"},
+		{"queue wait", minimal + "queues: {q: {workers: 1, max_wait: 0s}}", "queues.q.max_wait: must be positive"},
+		{"refresh ahead", minimal + "policies: [{name: a, ttl: 1m, refresh_ahead: 1m}]", "policies[0].refresh_ahead: must be shorter than ttl"},
 		{"max_conns zero", minimal + "    max_conns: 0", "backends[0].max_conns: must be at least 1"},
 		{"backend name", "backends: [{dsn: x}]", "backends[0].name: required"},
 		{"backend duplicate", minimal + "  - {name: wh, kind: duckdb}", `backends[1].name: duplicate "wh" (also backends[0])`},

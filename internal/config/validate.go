@@ -20,7 +20,7 @@ func (c *Config) validate() error {
 	for _, check := range []func() error{
 		c.validateListen, c.validateTLS, c.validateAuth, c.validateBackends,
 		c.validateDatabases, c.validatePoolModes, c.validateLimits, c.validateLog, c.validateCache,
-		c.validateQueues, c.validateLabels, c.validatePolicies,
+		c.validateQueues, c.validateLabels, c.validatePolicies, c.validateHTTPAPI,
 	} {
 		if err := check(); err != nil {
 			var ce *Error
@@ -444,4 +444,36 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func (c *Config) validateHTTPAPI() error {
+	a := &c.HTTPAPI
+	switch {
+	case a.ResultTTL <= 0:
+		return errorf("http_api.result_ttl", "must be positive")
+	case a.MaxBodyBytes <= 0:
+		return errorf("http_api.max_body_bytes", "must be positive")
+	case a.MaxJobs < 1:
+		return errorf("http_api.max_jobs", "must be at least 1")
+	}
+	users := map[string]bool{}
+	for _, u := range c.Auth.Users {
+		users[u.Name] = true
+	}
+	seen := map[string]bool{}
+	for i, tk := range a.Tokens {
+		p := index("http_api.tokens", i)
+		switch {
+		case tk.Token == "":
+			return errorf(p+".token", "required")
+		case len(tk.Token) < 16:
+			return errorf(p+".token", "too short: use at least 16 characters")
+		case seen[tk.Token]:
+			return errorf(p+".token", "duplicate token")
+		case !users[tk.User]:
+			return errorf(p+".user", "must name a user of auth.users (%q does not)", tk.User)
+		}
+		seen[tk.Token] = true
+	}
+	return nil
 }
