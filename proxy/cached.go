@@ -141,12 +141,43 @@ func (c *conn) sessionLabels() policy.SessionLabels {
 }
 
 // keySettings returns the session settings that change answers, sorted.
+//
+// A setting whose value is the one the warehouse's pooled connections
+// report for it (ParameterStatus: client_encoding, DateStyle, TimeZone,
+// ...) is left out: it changes nothing, and so a psql session, which
+// sends client_encoding=UTF8, shares its answers with pgx and the HTTP
+// API, which send none.
 func (c *conn) keySettings() []fingerprint.Setting {
 	if c.keySet != nil && c.keySetVersion == c.settingsVersion {
 		return c.keySet
 	}
-	c.keySet, c.keySetVersion = readpath.KeySettings(c.effective()), c.settingsVersion
+	reported := c.backend.Pool.ServerParams()
+	all := readpath.KeySettings(c.effective())
+	out := all[:0]
+	for _, s := range all {
+		if !c.isReportedDefault(reported, s) {
+			out = append(out, s)
+		}
+	}
+	c.keySet, c.keySetVersion = out, c.settingsVersion
 	return c.keySet
+}
+
+// isReportedDefault reports whether s sets what the warehouse reports its
+// connections have.
+func (c *conn) isReportedDefault(reported map[string]string, s fingerprint.Setting) bool {
+	for name, v := range reported {
+		if !strings.EqualFold(name, s.Name) {
+			continue
+		}
+		set := c.settingValue(s.Value)
+		if s.Name == "client_encoding" {
+			norm := func(e string) string { return strings.ToUpper(strings.NewReplacer("-", "", "_", "").Replace(e)) }
+			return set != "" && norm(set) == norm(v)
+		}
+		return set != "" && set == v
+	}
+	return false
 }
 
 // cachedRead answers a simple-protocol read from the cache, writing the

@@ -190,3 +190,43 @@ func TestUnadmittedShapesAreNotParsed(t *testing.T) {
 		t.Errorf("a repeated aggregate ran %d times, want 1", got)
 	}
 }
+
+// TestSettingsAtTheirReportedValueShareAnswers: a session that sets
+// client_encoding to what the warehouse's connections have (psql and JDBC
+// send client_encoding=UTF8) shares its answers with one that sets
+// nothing (pgx, the HTTP API); so does DateStyle, and another DateStyle
+// does not.
+func TestSettingsAtTheirReportedValueShareAnswers(t *testing.T) {
+	e := newEnv(t, envOptions{cache: true})
+	e.PG.Exec(t, e.Database, "create table enc (v text); insert into enc values ('é')")
+	ctx := ctxT(t)
+	read := func(dsnSuffix string) string {
+		t.Helper()
+		c, err := pgx.Connect(ctx, e.DSN()+dsnSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var v string
+		if err := c.QueryRow(ctx, "select v from enc", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if read("") != "é" || read("&client_encoding=UTF8") != "é" || read("&client_encoding=utf-8") != "é" {
+		t.Fatal("answers")
+	}
+	if runs := e.PG.Calls(t, e.Database, "select v from enc"); runs != 1 {
+		t.Errorf("sessions with and without client_encoding=UTF8 ran the query %d times, want 1", runs)
+	}
+	// DateStyle as the warehouse reports it shares; another does not.
+	e.PG.ResetStatements(t)
+	_ = read("&DateStyle=ISO,%20MDY")
+	if runs := e.PG.Calls(t, e.Database, "select v from enc"); runs != 0 {
+		t.Errorf("a session with the reported DateStyle ran the query %d times, want 0", runs)
+	}
+	_ = read("&DateStyle=SQL,%20DMY")
+	if runs := e.PG.Calls(t, e.Database, "select v from enc"); runs != 1 {
+		t.Errorf("a session with another DateStyle ran the query %d times, want its own run", runs)
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/internal/config"
+	"github.com/sqlcached/sqlcached/internal/httpapi"
 	"github.com/sqlcached/sqlcached/internal/readpath"
 	"github.com/sqlcached/sqlcached/policy"
 	"github.com/sqlcached/sqlcached/proxy"
@@ -193,17 +194,26 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 	for _, u := range cfg.Auth.Users {
 		pcfg.Users[u.Name] = u.Password
 	}
+	var api *httpapi.Server
 	if len(cfg.Policies) > 0 {
 		g, err := newCache(cfg)
 		if err != nil {
 			return err
 		}
 		defer g.Close()
-		reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules, Queues: newQueues(cfg)})
+		queues := newQueues(cfg)
+		reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules, Queues: queues})
 		if err != nil {
 			return err
 		}
 		pcfg.Reads = reads
+		if cfg.Listen.HTTP != "" && !cfg.HTTPAPI.Disabled {
+			if api, err = newAPI(cfg, pools, reads, g, queues, log); err != nil {
+				log.Warn("the HTTP query API is off", "why", err)
+			} else {
+				defer api.Close()
+			}
+		}
 		log.Info("answer cache on", "rules", len(cfg.Policies), "l2", cfg.Cache.L2 != nil)
 		if cfg.File != "" {
 			rl := &policy.Reloader{Path: cfg.File, Log: log, Apply: func(s *policy.Set, next *config.Config) {
@@ -254,7 +264,14 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 			_ = srv.Close()
 			return err
 		}
-		hs = &http.Server{Handler: proxy.HTTPHandler(srv, poolList(pools)), ReadHeaderTimeout: 10 * time.Second}
+		handler := proxy.HTTPHandler(srv, poolList(pools))
+		if api != nil {
+			mux := http.NewServeMux()
+			mux.Handle("/v1/", api.Handler())
+			mux.Handle("/", handler)
+			handler = mux
+		}
+		hs = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- hs.Serve(hl) }()
 	}
 	log.Info("sqlcached serving", "postgres", l.Addr().String(), "http", cfg.Listen.HTTP, "version", version)
@@ -267,6 +284,9 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 	log.Info("shutting down", "timeout", cfg.Shutdown.Timeout.Std())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout.Std())
 	defer cancel()
+	if api != nil {
+		api.Close() // ends event streams and jobs, so that the listener can drain
+	}
 	if hs != nil {
 		_ = hs.Shutdown(sctx)
 	}
@@ -336,6 +356,33 @@ func newCache(cfg *config.Config) (*cache.Group, error) {
 		return nil, &config.Error{Key: "cache", Msg: err.Error()}
 	}
 	return g, nil
+}
+
+// newAPI makes the HTTP query API over the read path: users from
+// auth.users, bearer tokens from http_api.tokens, databases routed as the
+// proxy routes them.
+func newAPI(cfg *config.Config, pools map[string]*postgres.Pool, reads *readpath.Path, g *cache.Group, queues *executor.Queues, log *slog.Logger) (*httpapi.Server, error) {
+	users := map[string]string{}
+	for _, u := range cfg.Auth.Users {
+		users[u.Name] = u.Password
+	}
+	tokens := map[string]string{}
+	for _, tk := range cfg.HTTPAPI.Tokens {
+		tokens[tk.Token] = tk.User
+	}
+	route := router(cfg, pools)
+	return httpapi.New(httpapi.Config{
+		Reads: reads, Cache: g, Queues: queues, Users: users, Tokens: tokens, Logger: log,
+		ResultTTL: cfg.HTTPAPI.ResultTTL.Std(), MaxBodyBytes: int64(cfg.HTTPAPI.MaxBodyBytes), MaxJobs: cfg.HTTPAPI.MaxJobs,
+		MaxResultBytes: int(cfg.Cache.MaxEntryBytes),
+		Route: func(database string) (string, executor.Warehouse, string, bool) {
+			b := route(database)
+			if b == nil {
+				return "", nil, "", false
+			}
+			return b.Name, pools[b.Name], b.Database, true
+		},
+	})
 }
 
 // newQueues makes every backend's copy of the configured queues.
