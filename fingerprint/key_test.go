@@ -16,6 +16,7 @@ func sameQueryVariant(r *rand.Rand, sql string) string {
 		b.WriteString("/*dashboard='d" + itoa(r.IntN(100)) + "',chart='" + itoa(r.IntN(100)) + "'*/ ")
 	}
 	prev := -1
+	var path pathState
 	for i, t := range toks {
 		if t.kind == tComment {
 			continue
@@ -31,7 +32,7 @@ func sameQueryVariant(r *rand.Rand, sql string) string {
 			}
 		}
 		text := sql[t.start:t.end]
-		if t.kind == tIdent {
+		if inPath := path.word(t, text); t.kind == tIdent && !inPath { // a path's words keep their case
 			text = randomCase(r, text)
 		}
 		b.WriteString(text)

@@ -332,8 +332,14 @@ func appendLowerASCII(dst []byte, s string) []byte {
 // comments dropped, one space between tokens, unquoted words lower-cased,
 // literals and quoted identifiers byte for byte. Two string constants that
 // PostgreSQL would concatenate (separated by a newline) keep a newline.
+//
+// Words in a semi-structured path keep their case: in Snowflake's
+// v:Customer.Name the keys after the colon are case-sensitive, so that
+// v:customer and v:Customer are different statements. A path runs from a
+// single ':' through words, '.', '[', ']' and literals.
 func normalize(sql string, toks []token, buf []byte) []byte {
 	prev := -1
+	var path pathState
 	for i, t := range toks {
 		if t.kind == tComment {
 			continue
@@ -346,7 +352,7 @@ func normalize(sql string, toks []token, buf []byte) []byte {
 			buf = append(buf, sep)
 		}
 		text := sql[t.start:t.end]
-		if t.kind == tIdent {
+		if inPath := path.word(t, text); t.kind == tIdent && !inPath {
 			buf = appendLowerASCII(buf, text)
 		} else {
 			buf = append(buf, text...)
@@ -354,6 +360,34 @@ func normalize(sql string, toks []token, buf []byte) []byte {
 		prev = i
 	}
 	return buf
+}
+
+// pathState follows a semi-structured path (v:a.b[0].c) through the
+// tokens of a statement.
+type pathState struct {
+	in, expect bool // inside a path; an element comes next
+}
+
+// word reports whether t (whose text is text), the next token that is not
+// a comment, is an element of a path, whose case matters.
+func (p *pathState) word(t token, text string) bool {
+	elem := false
+	if p.in {
+		switch {
+		case t.kind == tOp && (text == "." || text == "["):
+			p.expect = true
+		case t.kind == tOp && text == "]":
+			p.expect = false
+		case p.expect && t.kind != tOp:
+			elem, p.expect = true, false
+		default:
+			p.in = false
+		}
+	}
+	if t.kind == tOp && text == ":" {
+		p.in, p.expect = true, true
+	}
+	return elem
 }
 
 // continues reports whether PostgreSQL reads string constant b as the
