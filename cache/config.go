@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -140,11 +141,11 @@ func (c Config) withDefaults() (Config, error) {
 	case c.MaxRefreshes < 0:
 		return c, errors.New("cache: MaxRefreshes can't be negative")
 	}
-	c.L1MaxBytes = orDefault(c.L1MaxBytes, DefaultL1MaxBytes)
-	c.MaxEntryBytes = orDefault(c.MaxEntryBytes, DefaultMaxEntryBytes)
-	c.TooLargeTTL = orDefault(c.TooLargeTTL, DefaultTooLargeTTL)
-	c.TooLargeKeys = orDefault(c.TooLargeKeys, DefaultTooLargeKeys)
-	c.MaxRefreshes = orDefault(c.MaxRefreshes, DefaultMaxRefreshes)
+	c.L1MaxBytes = cmp.Or(c.L1MaxBytes, DefaultL1MaxBytes)
+	c.MaxEntryBytes = cmp.Or(c.MaxEntryBytes, DefaultMaxEntryBytes)
+	c.TooLargeTTL = cmp.Or(c.TooLargeTTL, DefaultTooLargeTTL)
+	c.TooLargeKeys = cmp.Or(c.TooLargeKeys, DefaultTooLargeKeys)
+	c.MaxRefreshes = cmp.Or(c.MaxRefreshes, DefaultMaxRefreshes)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -181,21 +182,13 @@ func (c L2Config) withDefaults() (L2Config, error) {
 	if c.Mode == "" {
 		c.Mode = ModeStandalone
 	}
-	c.Namespace = orDefault(c.Namespace, DefaultNamespace)
-	c.Timeout = orDefault(c.Timeout, DefaultTimeout)
-	c.CompressAbove = orDefault(c.CompressAbove, DefaultCompressAbove)
-	c.WriteQueue = orDefault(c.WriteQueue, DefaultWriteQueue)
-	c.Writers = orDefault(c.Writers, DefaultWriters)
-	c.BreakerFailures = orDefault(c.BreakerFailures, DefaultBreakerFailures)
-	c.BreakerCooldown = orDefault(c.BreakerCooldown, DefaultBreakerCooldown)
-	c.MaxTTL = orDefault(c.MaxTTL, DefaultMaxTTL)
+	c.Namespace = cmp.Or(c.Namespace, DefaultNamespace)
+	c.Timeout = cmp.Or(c.Timeout, DefaultTimeout)
+	c.CompressAbove = cmp.Or(c.CompressAbove, DefaultCompressAbove)
+	c.WriteQueue = cmp.Or(c.WriteQueue, DefaultWriteQueue)
+	c.Writers = cmp.Or(c.Writers, DefaultWriters)
+	c.BreakerFailures = cmp.Or(c.BreakerFailures, DefaultBreakerFailures)
+	c.BreakerCooldown = cmp.Or(c.BreakerCooldown, DefaultBreakerCooldown)
+	c.MaxTTL = cmp.Or(c.MaxTTL, DefaultMaxTTL)
 	return c, nil
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }

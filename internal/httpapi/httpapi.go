@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -118,12 +119,12 @@ func (c Config) withDefaults() (Config, error) {
 	case c.ResultTTL < 0, c.ExpiredTTL < 0, c.MaxBodyBytes < 0, c.MaxJobs < 0, c.MaxResultBytes < 0, c.Heartbeat < 0:
 		return c, errors.New("httpapi: durations and bounds can't be negative")
 	}
-	c.ResultTTL = orDefault(c.ResultTTL, DefaultResultTTL)
-	c.ExpiredTTL = orDefault(c.ExpiredTTL, DefaultExpiredTTL)
-	c.MaxBodyBytes = orDefault(c.MaxBodyBytes, DefaultMaxBodyBytes)
-	c.MaxJobs = orDefault(c.MaxJobs, DefaultMaxJobs)
-	c.MaxResultBytes = orDefault(c.MaxResultBytes, DefaultMaxResultBytes)
-	c.Heartbeat = orDefault(c.Heartbeat, DefaultHeartbeat)
+	c.ResultTTL = cmp.Or(c.ResultTTL, DefaultResultTTL)
+	c.ExpiredTTL = cmp.Or(c.ExpiredTTL, DefaultExpiredTTL)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.MaxJobs = cmp.Or(c.MaxJobs, DefaultMaxJobs)
+	c.MaxResultBytes = cmp.Or(c.MaxResultBytes, DefaultMaxResultBytes)
+	c.Heartbeat = cmp.Or(c.Heartbeat, DefaultHeartbeat)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -131,14 +132,6 @@ func (c Config) withDefaults() (Config, error) {
 		c.Now = time.Now
 	}
 	return c, nil
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // Server serves the query API. It is safe for concurrent use.

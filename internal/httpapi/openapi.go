@@ -103,24 +103,10 @@ const openAPI = `{
 						}
 					},
 					"401": {
-						"description": "Missing or wrong credentials (code unauthorized); the WWW-Authenticate headers name Basic and Bearer.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/Unauthorized"
 					},
 					"405": {
-						"description": "Method not allowed (code method_not_allowed); Allow lists the methods.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/MethodNotAllowed"
 					}
 				}
 			}
@@ -153,44 +139,16 @@ const openAPI = `{
 						}
 					},
 					"404": {
-						"description": "No such job, or a job of another user (code not_found).",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/NotFound"
 					},
 					"410": {
-						"description": "The job finished longer than result_ttl ago; its result is gone (code expired).",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/Expired"
 					},
 					"401": {
-						"description": "Missing or wrong credentials (code unauthorized); the WWW-Authenticate headers name Basic and Bearer.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/Unauthorized"
 					},
 					"405": {
-						"description": "Method not allowed (code method_not_allowed); Allow lists the methods.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/MethodNotAllowed"
 					}
 				}
 			},
@@ -220,14 +178,7 @@ const openAPI = `{
 						}
 					},
 					"404": {
-						"description": "No such job, or a job of another user (code not_found).",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/NotFound"
 					},
 					"409": {
 						"description": "The job runs in another sqlcached process, which alone can cancel it (running_elsewhere).",
@@ -240,34 +191,13 @@ const openAPI = `{
 						}
 					},
 					"410": {
-						"description": "The job finished longer than result_ttl ago; its result is gone (code expired).",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/Expired"
 					},
 					"401": {
-						"description": "Missing or wrong credentials (code unauthorized); the WWW-Authenticate headers name Basic and Bearer.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/Unauthorized"
 					},
 					"405": {
-						"description": "Method not allowed (code method_not_allowed); Allow lists the methods.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/MethodNotAllowed"
 					}
 				}
 			}
@@ -337,14 +267,7 @@ const openAPI = `{
 						}
 					},
 					"404": {
-						"description": "No such job, or a job of another user (code not_found).",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/NotFound"
 					},
 					"409": {
 						"description": "The job has not finished (not_ready).",
@@ -357,14 +280,7 @@ const openAPI = `{
 						}
 					},
 					"410": {
-						"description": "The job finished longer than result_ttl ago; its result is gone (code expired).",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/Expired"
 					},
 					"422": {
 						"description": "The job finished without rows: its error (sql_error with the warehouse's sqlstate, timeout, canceled, overloaded, result_too_large, warehouse_unavailable, internal).",
@@ -387,24 +303,10 @@ const openAPI = `{
 						}
 					},
 					"401": {
-						"description": "Missing or wrong credentials (code unauthorized); the WWW-Authenticate headers name Basic and Bearer.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/Unauthorized"
 					},
 					"405": {
-						"description": "Method not allowed (code method_not_allowed); Allow lists the methods.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/MethodNotAllowed"
 					}
 				}
 			}
@@ -439,44 +341,16 @@ const openAPI = `{
 						}
 					},
 					"404": {
-						"description": "No such job, or a job of another user (code not_found).",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/NotFound"
 					},
 					"410": {
-						"description": "The job finished longer than result_ttl ago; its result is gone (code expired).",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/Expired"
 					},
 					"401": {
-						"description": "Missing or wrong credentials (code unauthorized); the WWW-Authenticate headers name Basic and Bearer.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/Unauthorized"
 					},
 					"405": {
-						"description": "Method not allowed (code method_not_allowed); Allow lists the methods.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/MethodNotAllowed"
 					}
 				}
 			}
@@ -498,14 +372,7 @@ const openAPI = `{
 						}
 					},
 					"405": {
-						"description": "Method not allowed (code method_not_allowed); Allow lists the methods.",
-						"content": {
-							"application/json": {
-								"schema": {
-									"$ref": "#/components/schemas/ErrorBody"
-								}
-							}
-						}
+						"$ref": "#/components/responses/MethodNotAllowed"
 					}
 				}
 			}
@@ -726,7 +593,48 @@ const openAPI = `{
 					}
 				}
 			}
+		},
+		"responses": {
+			"Unauthorized": {
+				"description": "Missing or wrong credentials (code unauthorized); the WWW-Authenticate headers name Basic and Bearer.",
+				"content": {
+					"application/json": {
+						"schema": {
+							"$ref": "#/components/schemas/ErrorBody"
+						}
+					}
+				}
+			},
+			"MethodNotAllowed": {
+				"description": "Method not allowed (code method_not_allowed); Allow lists the methods.",
+				"content": {
+					"application/json": {
+						"schema": {
+							"$ref": "#/components/schemas/ErrorBody"
+						}
+					}
+				}
+			},
+			"NotFound": {
+				"description": "No such job, or a job of another user (code not_found).",
+				"content": {
+					"application/json": {
+						"schema": {
+							"$ref": "#/components/schemas/ErrorBody"
+						}
+					}
+				}
+			},
+			"Expired": {
+				"description": "The job finished longer than result_ttl ago; its result is gone (code expired).",
+				"content": {
+					"application/json": {
+						"schema": {
+							"$ref": "#/components/schemas/ErrorBody"
+						}
+					}
+				}
+			}
 		}
 	}
-}
-`
+}`
