@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -118,7 +119,7 @@ func run() int {
 	}
 
 	var builtFrom string
-	if contains(cfg.Contenders, bench.SqlCached) {
+	if slices.ContainsFunc(cfg.Contenders, func(c string) bool { _, ok := bench.ContenderConfig(c); return ok }) {
 		if cfg.Sqlcached, builtFrom, err = bench.SqlcachedBinary(ctx, *binary, *src, *rev, work); err != nil {
 			fmt.Fprintln(os.Stderr, "passthrough:", err)
 			return 1
@@ -127,7 +128,11 @@ func run() int {
 
 	res, err := bench.RunPassthrough(ctx, cfg)
 	if err == nil && builtFrom != "" {
-		res.Versions[bench.SqlCached] += ", built from " + builtFrom
+		for _, c := range cfg.Contenders {
+			if _, ok := bench.ContenderConfig(c); ok {
+				res.Versions[c] += ", built from " + builtFrom
+			}
+		}
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -161,13 +166,4 @@ func parseCell(s string) (bench.Cell, error) {
 		return bench.Cell{}, fmt.Errorf("%q is not workload/clients/mode", s)
 	}
 	return bench.Cell{Workload: f[0], Clients: n, Mode: f[2]}, nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
