@@ -97,24 +97,10 @@ func (c *conn) applicationName() string {
 	return c.settingValue(c.effective()["application_name"])
 }
 
-// settingValue returns the value a kept SET sets: read straight from the
-// form the proxy writes itself (SET name = 'value'), or from the
-// analysis of the client's own text (SET name TO value, ...).
+// settingValue returns the value a kept SET sets (see
+// readpath.SettingValue).
 func (c *conn) settingValue(sql string) string {
-	if sql == "" {
-		return ""
-	}
-	if _, v, ok := strings.Cut(sql, " = '"); ok && strings.HasPrefix(sql, "SET ") && strings.HasSuffix(v, "'") {
-		v = v[:len(v)-1]
-		if !strings.Contains(strings.ReplaceAll(v, "''", ""), "'") {
-			return strings.ReplaceAll(v, "''", "'")
-		}
-	}
-	a := c.srv.cfg.Analyzer.Analyze(sql)
-	if len(a.Statements) != 1 || a.Statements[0].Set == nil {
-		return ""
-	}
-	return a.Statements[0].Set.Value
+	return readpath.SettingValue(c.srv.cfg.Analyzer, sql)
 }
 
 // sessionLabels returns the labels the session gave itself: SET
@@ -140,44 +126,16 @@ func (c *conn) sessionLabels() policy.SessionLabels {
 	return l
 }
 
-// keySettings returns the session settings that change answers, sorted.
-//
-// A setting whose value is the one the warehouse's pooled connections
-// report for it (ParameterStatus: client_encoding, DateStyle, TimeZone,
-// ...) is left out: it changes nothing, and so a psql session, which
-// sends client_encoding=UTF8, shares its answers with pgx and the HTTP
-// API, which send none.
+// keySettings returns the session settings that change answers, sorted,
+// without those at the value the warehouse's connections report (see
+// readpath.KeySettings); kept for the settings' version.
 func (c *conn) keySettings() []fingerprint.Setting {
 	if c.keySet != nil && c.keySetVersion == c.settingsVersion {
 		return c.keySet
 	}
-	reported := c.backend.Pool.ServerParams()
-	all := readpath.KeySettings(c.effective())
-	out := all[:0]
-	for _, s := range all {
-		if !c.isReportedDefault(reported, s) {
-			out = append(out, s)
-		}
-	}
-	c.keySet, c.keySetVersion = out, c.settingsVersion
+	c.keySet = readpath.KeySettings(c.srv.cfg.Analyzer, c.effective(), c.backend.Pool.ServerParams())
+	c.keySetVersion = c.settingsVersion
 	return c.keySet
-}
-
-// isReportedDefault reports whether s sets what the warehouse reports its
-// connections have.
-func (c *conn) isReportedDefault(reported map[string]string, s fingerprint.Setting) bool {
-	for name, v := range reported {
-		if !strings.EqualFold(name, s.Name) {
-			continue
-		}
-		set := c.settingValue(s.Value)
-		if s.Name == "client_encoding" {
-			norm := func(e string) string { return strings.ToUpper(strings.NewReplacer("-", "", "_", "").Replace(e)) }
-			return set != "" && norm(set) == norm(v)
-		}
-		return set != "" && set == v
-	}
-	return false
 }
 
 // cachedRead answers a simple-protocol read from the cache, writing the

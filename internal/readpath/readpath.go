@@ -187,7 +187,7 @@ func (p *Path) Key(req *Request, a *fingerprint.Analysis, d policy.Decision) fin
 func KeyInput(req *Request, a *fingerprint.Analysis, d policy.Decision) fingerprint.KeyInput {
 	settings := req.KeySettings
 	if settings == nil {
-		settings = KeySettings(req.Settings)
+		settings = KeySettings(nil, req.Settings, nil)
 	}
 	return fingerprint.KeyInput{
 		Backend:       req.Backend,
@@ -204,16 +204,60 @@ func KeyInput(req *Request, a *fingerprint.Analysis, d policy.Decision) fingerpr
 }
 
 // KeySettings returns the settings of a session that change answers,
-// sorted by name.
-func KeySettings(settings map[string]string) []fingerprint.Setting {
+// sorted by name. A setting whose value is the one the warehouse's
+// connections report for it (ParameterStatus: client_encoding, DateStyle,
+// TimeZone, ...; nil: none known) is left out: it changes nothing, and so
+// a psql session, which sends client_encoding=UTF8, shares its answers
+// with pgx and the HTTP API, which send none. a reads the values of SETs
+// not in the form the proxy writes (nil: only that form is read).
+func KeySettings(a *fingerprint.Analyzer, settings, reported map[string]string) []fingerprint.Setting {
 	out := make([]fingerprint.Setting, 0, 8)
 	for name, sql := range settings {
-		if fingerprint.IsKeySetting(name) {
+		if fingerprint.IsKeySetting(name) && !isReported(a, reported, name, sql) {
 			out = append(out, fingerprint.Setting{Name: name, Value: sql})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// isReported reports whether sql sets name to the value reported.
+func isReported(a *fingerprint.Analyzer, reported map[string]string, name, sql string) bool {
+	for rname, v := range reported {
+		if !strings.EqualFold(rname, name) {
+			continue
+		}
+		set := SettingValue(a, sql)
+		if name == "client_encoding" {
+			norm := func(e string) string { return strings.ToUpper(strings.NewReplacer("-", "", "_", "").Replace(e)) }
+			return set != "" && norm(set) == norm(v)
+		}
+		return set != "" && set == v
+	}
+	return false
+}
+
+// SettingValue returns the value a kept SET sets: read straight from the
+// form the proxy writes itself (SET name = 'value'), or from a's analysis
+// of the client's own text (SET name TO value, ...).
+func SettingValue(a *fingerprint.Analyzer, sql string) string {
+	if sql == "" {
+		return ""
+	}
+	if _, v, ok := strings.Cut(sql, " = '"); ok && strings.HasPrefix(sql, "SET ") && strings.HasSuffix(v, "'") {
+		v = v[:len(v)-1]
+		if !strings.Contains(strings.ReplaceAll(v, "''", ""), "'") {
+			return strings.ReplaceAll(v, "''", "'")
+		}
+	}
+	if a == nil {
+		return ""
+	}
+	an := a.Analyze(sql)
+	if len(an.Statements) != 1 || an.Statements[0].Set == nil {
+		return ""
+	}
+	return an.Statements[0].Set.Value
 }
 
 // Plan analyses req, decides it and, when its answer is cached, keys it.
