@@ -67,3 +67,20 @@ type Result struct {
 type Warehouse interface {
 	Execute(ctx context.Context, req *Request) (*Result, error)
 }
+
+// Describer is a Warehouse that can describe a statement without running
+// it, as the extended protocol's Describe asks before Bind: the types of
+// its parameters and the columns of its answer.
+type Describer interface {
+	Describe(ctx context.Context, req *Request) (*Description, error)
+}
+
+// Description is what a statement takes and returns.
+type Description struct {
+	// ParamOIDs holds the PostgreSQL type OID of each parameter, in
+	// order; the request's own ParamOIDs win where they are not 0.
+	ParamOIDs []uint32
+	// Fields is the RowDescription message, whole, with text format
+	// codes; nil when the statement returns no rows.
+	Fields []byte
+}
