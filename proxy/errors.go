@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -107,62 +108,16 @@ func isNetError(err error) bool {
 	return errors.As(err, &ne)
 }
 
-// appendError appends an ErrorResponse for e.
+// appendError appends an ErrorResponse for e; a relayed warehouse error
+// keeps its other fields (position, context, constraint, source location).
 func appendError(b *pgwire.Builder, e *Error) {
-	sev := e.Severity
-	if sev == "" {
-		sev = "ERROR"
-	}
-	b.Begin('E')
-	b.Byte('S')
-	b.String(sev)
-	b.Byte('V')
-	b.String(sev)
-	b.Byte('C')
-	b.String(e.Code)
-	b.Byte('M')
-	b.String(e.Message)
-	if e.Detail != "" {
-		b.Byte('D')
-		b.String(e.Detail)
-	}
-	if e.Hint != "" {
-		b.Byte('H')
-		b.String(e.Hint)
-	}
+	var pe pgconn.PgError
 	if e.pg != nil {
-		appendPgFields(b, e.pg)
+		pe = *e.pg
 	}
-	b.Byte(0)
-	b.Finish()
-}
-
-// appendPgFields appends the fields of a warehouse error beyond severity,
-// code, message, detail and hint.
-func appendPgFields(b *pgwire.Builder, pe *pgconn.PgError) {
-	field := func(t byte, v string) {
-		if v != "" {
-			b.Byte(t)
-			b.String(v)
-		}
-	}
-	num := func(t byte, v int32) {
-		if v != 0 {
-			field(t, strconv.Itoa(int(v)))
-		}
-	}
-	num('P', pe.Position)
-	num('p', pe.InternalPosition)
-	field('q', pe.InternalQuery)
-	field('W', pe.Where)
-	field('s', pe.SchemaName)
-	field('t', pe.TableName)
-	field('c', pe.ColumnName)
-	field('d', pe.DataTypeName)
-	field('n', pe.ConstraintName)
-	field('F', pe.File)
-	num('L', pe.Line)
-	field('R', pe.Routine)
+	pe.Severity, pe.SeverityUnlocalized = cmp.Or(e.Severity, "ERROR"), ""
+	pe.Code, pe.Message, pe.Detail, pe.Hint = e.Code, e.Message, e.Detail, e.Hint
+	b.PgError(&pe)
 }
 
 // errorBytes returns a whole ErrorResponse message for err.

@@ -1,15 +1,18 @@
 // Command sqlcached is a caching reverse proxy in front of SQL warehouses.
 //
+//	sqlcached demo [--listen ADDR] [--http ADDR] [--orders N]
 //	sqlcached serve --config FILE [--listen ADDR] [--http ADDR] [--backend-dsn DSN]
 //	sqlcached policy check --config FILE
 //	sqlcached policy explain --config FILE --user U [--database D] [--dashboard D] [--application-name A] SQL
 //	sqlcached version
 //
-// serve reloads the file's policies on SIGHUP and when the file changes.
+// demo serves an embedded DuckDB filled with sample BI data on
+// 127.0.0.1:6432, ready for psql. serve reloads the file's policies on SIGHUP and when the file changes.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,6 +49,7 @@ const (
 )
 
 const usage = `usage:
+  sqlcached demo [--listen ADDR] [--http ADDR] [--orders N]
   sqlcached serve --config FILE [--listen ADDR] [--http ADDR] [--backend-dsn DSN]
   sqlcached policy check --config FILE
   sqlcached policy explain --config FILE --user U [--database D] [--dashboard D] [--application-name A] SQL
@@ -63,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "demo":
+		return demo(args[1:], stdout, stderr)
 	case "policy":
 		return policyCommand(args[1:], stdout, stderr)
 	case "version":
@@ -113,7 +119,7 @@ func serve(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	if err := runServer(ctx, cfg, rules, hup, log); err != nil {
+	if err := runServer(ctx, cfg, rules, hup, nil, log); err != nil {
 		log.Error("sqlcached stopped", "err", err)
 		var ce *config.Error
 		if errors.As(err, &ce) {
@@ -156,28 +162,15 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 // runServer wires the configuration into a proxy and serves until ctx is
 // done, then shuts down within shutdown.timeout. The policies are put in
 // force again from cfg.File on each value of hup and when it changes.
-func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <-chan os.Signal, log *slog.Logger) error {
-	pools := map[string]*postgres.Pool{}
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
-	for i, b := range cfg.Backends {
-		if b.Kind != config.KindPostgres {
-			return &config.Error{Key: fmt.Sprintf("backends[%d].kind", i), Msg: b.Kind + " backends are not available in this build yet"}
-		}
-		p, err := postgres.NewPool(postgres.Config{
-			DSN:         b.DSN,
-			MaxConns:    b.MaxConns,
-			MaxWait:     cfg.Pool.MaxWait.Std(),
-			IdleTimeout: cfg.Pool.IdleTimeout.Std(),
-		})
-		if err != nil {
-			return &config.Error{Key: fmt.Sprintf("backends[%d].dsn", i), Msg: err.Error()}
-		}
-		pools[b.Name] = p
+func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <-chan os.Signal, extra *serveExtras, log *slog.Logger) error {
+	if extra == nil {
+		extra = &serveExtras{}
 	}
+	bs, err := openBackends(ctx, cfg, extra.warehouses, log)
+	if err != nil {
+		return err
+	}
+	defer bs.Close()
 	pcfg := proxy.Config{
 		AuthMethod:               cfg.Auth.Method,
 		Users:                    map[string]string{},
@@ -189,14 +182,15 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 			return cfg.PoolModeFor(user, database) == config.PoolSession
 		},
 		Logger: log,
-		Route:  router(cfg, pools),
+		Route:  router(cfg, bs),
 	}
 	for _, u := range cfg.Auth.Users {
 		pcfg.Users[u.Name] = u.Password
 	}
 	var api *httpapi.Server
+	var g *cache.Group
 	if len(cfg.Policies) > 0 {
-		g, err := newCache(cfg)
+		g, err = newCache(cfg)
 		if err != nil {
 			return err
 		}
@@ -208,7 +202,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 		}
 		pcfg.Reads = reads
 		if cfg.Listen.HTTP != "" && !cfg.HTTPAPI.Disabled {
-			if api, err = newAPI(cfg, pools, reads, g, queues, log); err != nil {
+			if api, err = newAPI(cfg, bs, reads, g, queues, log); err != nil {
 				log.Warn("the HTTP query API is off", "why", err)
 			} else {
 				defer api.Close()
@@ -264,17 +258,23 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 			_ = srv.Close()
 			return err
 		}
-		handler := proxy.HTTPHandler(srv, poolList(pools))
+		handler := proxy.HTTPHandler(srv, poolList(bs.pools))
+		mux := http.NewServeMux()
 		if api != nil {
-			mux := http.NewServeMux()
 			mux.Handle("/v1/", api.Handler())
-			mux.Handle("/", handler)
-			handler = mux
 		}
+		if g != nil {
+			mux.Handle("GET /stats", statsHandler(g))
+		}
+		mux.Handle("/", handler)
+		handler = mux
 		hs = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- hs.Serve(hl) }()
 	}
 	log.Info("sqlcached serving", "postgres", l.Addr().String(), "http", cfg.Listen.HTTP, "version", version)
+	if extra.ready != nil {
+		extra.ready(g)
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -304,16 +304,45 @@ func poolList(m map[string]*postgres.Pool) []proxy.Pinger {
 	return out
 }
 
+// serveExtras are what a command running the server itself (the demo)
+// adds to a configuration.
+type serveExtras struct {
+	// warehouses supplies a backend's warehouse by name, already open.
+	warehouses map[string]executor.Warehouse
+	// ready is called once the server listens, with its cache (nil when
+	// nothing is cached).
+	ready func(g *cache.Group)
+}
+
+// statsHandler serves the cache's counters as JSON, with the share of
+// lookups answered from the cache.
+func statsHandler(g *cache.Group) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := g.Stats()
+		hits := st.L1Hits + st.L2Hits + st.Collapsed + st.Stale + st.StaleIfError
+		ratio := 0.0
+		if total := hits + st.Misses; total > 0 {
+			ratio = float64(hits) / float64(total)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(struct {
+			cache.Stats
+			Hits     uint64  `json:"Hits"`
+			HitRatio float64 `json:"HitRatio"`
+		}{st, hits, ratio})
+	})
+}
+
 // router maps a client's database to its backend. A database listed in
 // `databases` uses the backend DSN's database when the DSN names one; one
 // routed by default keeps the client's name.
-func router(cfg *config.Config, pools map[string]*postgres.Pool) func(string) *proxy.Backend {
+func router(cfg *config.Config, bs *backends) func(string) *proxy.Backend {
 	return func(database string) *proxy.Backend {
 		b := cfg.BackendFor(database)
 		if b == nil {
 			return nil
 		}
-		return &proxy.Backend{Name: b.Name, Pool: pools[b.Name], Database: warehouseDatabase(cfg, b, database)}
+		return &proxy.Backend{Name: b.Name, Pool: bs.pool(b.Name), Database: warehouseDatabase(cfg, b, database)}
 	}
 }
 
@@ -361,7 +390,7 @@ func newCache(cfg *config.Config) (*cache.Group, error) {
 // newAPI makes the HTTP query API over the read path: users from
 // auth.users, bearer tokens from http_api.tokens, databases routed as the
 // proxy routes them.
-func newAPI(cfg *config.Config, pools map[string]*postgres.Pool, reads *readpath.Path, g *cache.Group, queues *executor.Queues, log *slog.Logger) (*httpapi.Server, error) {
+func newAPI(cfg *config.Config, bs *backends, reads *readpath.Path, g *cache.Group, queues *executor.Queues, log *slog.Logger) (*httpapi.Server, error) {
 	users := map[string]string{}
 	for _, u := range cfg.Auth.Users {
 		users[u.Name] = u.Password
@@ -370,7 +399,7 @@ func newAPI(cfg *config.Config, pools map[string]*postgres.Pool, reads *readpath
 	for _, tk := range cfg.HTTPAPI.Tokens {
 		tokens[tk.Token] = tk.User
 	}
-	route := router(cfg, pools)
+	route := router(cfg, bs)
 	return httpapi.New(httpapi.Config{
 		Reads: reads, Cache: g, Queues: queues, Users: users, Tokens: tokens, Logger: log,
 		ResultTTL: cfg.HTTPAPI.ResultTTL.Std(), MaxBodyBytes: int64(cfg.HTTPAPI.MaxBodyBytes), MaxJobs: cfg.HTTPAPI.MaxJobs,
@@ -380,7 +409,7 @@ func newAPI(cfg *config.Config, pools map[string]*postgres.Pool, reads *readpath
 			if b == nil {
 				return "", nil, "", false
 			}
-			return b.Name, pools[b.Name], b.Database, true
+			return b.Name, bs.pools[b.Name], b.Database, true
 		},
 	})
 }

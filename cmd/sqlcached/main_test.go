@@ -87,7 +87,7 @@ shutdown: {timeout: 5s}
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runServer(ctx, cfg, rules, nil, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- runServer(ctx, cfg, rules, nil, nil, slog.New(slog.DiscardHandler)) }()
 	dsn := fmt.Sprintf("postgres://postgres:%s@%s/%s?sslmode=disable", testenv.SuperPassword, pgAddr, db)
 	var c *pgx.Conn
 	for deadline := time.Now().Add(10 * time.Second); ; {

@@ -588,7 +588,7 @@ policies:
 	srvCtx, stop := context.WithCancel(context.Background())
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- runServer(srvCtx, cfg, rules, hup, slog.New(slog.NewTextHandler(logs, nil))) }()
+	go func() { done <- runServer(srvCtx, cfg, rules, hup, nil, slog.New(slog.NewTextHandler(logs, nil))) }()
 	defer func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs.String())

@@ -7,10 +7,14 @@ package pgwire
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Errors returned by Reader.
@@ -295,3 +299,42 @@ func (s *Scanner) Next(n int) []byte {
 
 // Rest returns what has not been read.
 func (s *Scanner) Rest() []byte { return s.b }
+
+// PgError appends an ErrorResponse carrying every field of pe; an empty
+// severity is sent as ERROR.
+func (b *Builder) PgError(pe *pgconn.PgError) {
+	field := func(t byte, v string) {
+		if v != "" {
+			b.Byte(t)
+			b.String(v)
+		}
+	}
+	num := func(t byte, v int32) {
+		if v != 0 {
+			field(t, strconv.Itoa(int(v)))
+		}
+	}
+	sev := cmp.Or(pe.Severity, "ERROR")
+	b.Begin('E')
+	field('S', sev)
+	field('V', cmp.Or(pe.SeverityUnlocalized, sev))
+	field('C', pe.Code)
+	b.Byte('M')
+	b.String(pe.Message)
+	field('D', pe.Detail)
+	field('H', pe.Hint)
+	num('P', pe.Position)
+	num('p', pe.InternalPosition)
+	field('q', pe.InternalQuery)
+	field('W', pe.Where)
+	field('s', pe.SchemaName)
+	field('t', pe.TableName)
+	field('c', pe.ColumnName)
+	field('d', pe.DataTypeName)
+	field('n', pe.ConstraintName)
+	field('F', pe.File)
+	num('L', pe.Line)
+	field('R', pe.Routine)
+	b.Byte(0)
+	b.Finish()
+}
