@@ -149,7 +149,6 @@ type args struct {
 	resultFormats []int16
 }
 
-
 // exec runs one statement: a session statement in the session, the
 // others on the warehouse.
 func (ss *session) exec(ctx context.Context, st *fingerprint.Statement, a *args) (*result, error) {
