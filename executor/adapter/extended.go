@@ -196,6 +196,9 @@ func (ss *session) describeStatement(p *prepared) error {
 			oid = oidInt4
 		}
 		d.Fields = local([]column{{cmpOr(m[3], m[1]), oid}}, nil, "", nil).fields
+		if m[2] == "$1" && len(d.ParamOIDs) == 0 {
+			d.ParamOIDs = []uint32{oidInt4}
+		}
 	case st.Tx != nil || st.Set != nil || st.Kind == fingerprint.KindSession || st.Cursor != nil || st.Close != "" || st.CloseAll:
 	default:
 		desc, ok := ss.srv.cfg.Warehouse.(executor.Describer)

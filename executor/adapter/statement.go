@@ -139,7 +139,7 @@ func command(tag string) *result { return &result{tag: tag} }
 
 // call is a statement a session answers by calling one of PostgreSQL's
 // backend functions.
-var callRE = regexp.MustCompile(`^select (?:pg_catalog ?\. ?)?(pg_backend_pid|pg_cancel_backend|pg_terminate_backend) ?\( ?(\d*) ?\)(?: (?:as )?([a-z_][a-z0-9_]*))?$`)
+var callRE = regexp.MustCompile(`^select (?:pg_catalog ?\. ?)?(pg_backend_pid|pg_cancel_backend|pg_terminate_backend) ?\( ?(\d*|\$1) ?\)(?: (?:as )?([a-z_][a-z0-9_]*))?$`)
 
 // args are what a statement runs with beyond its text.
 type args struct {
@@ -190,7 +190,7 @@ func (ss *session) exec(ctx context.Context, st *fingerprint.Statement, a *args)
 		return nil, pgErr(codeFeatureNotSupport, st.Command+" is not supported by the "+ss.srv.cfg.Name+" warehouse")
 	}
 	if m := callRE.FindStringSubmatch(st.Normalized); m != nil {
-		return ss.call(m[1], m[2], m[3], formats)
+		return ss.call(m[1], m[2], m[3], a)
 	}
 	return ss.warehouse(ctx, st, a)
 }
@@ -399,7 +399,14 @@ func (ss *session) show(name string, formats []int16) (*result, error) {
 
 // call answers pg_backend_pid(), pg_cancel_backend(pid) and
 // pg_terminate_backend(pid) for the adapter's own sessions.
-func (ss *session) call(fn, arg, alias string, formats []int16) (*result, error) {
+func (ss *session) call(fn, arg, alias string, a *args) (*result, error) {
+	var formats []int16
+	if a != nil {
+		formats = a.resultFormats
+		if arg == "$1" && len(a.params) == 1 {
+			arg = paramInt(a.params[0], format(a.paramFormats, 0))
+		}
+	}
 	name := alias
 	if name == "" {
 		name = fn
@@ -428,6 +435,22 @@ func (ss *session) call(fn, arg, alias string, formats []int16) (*result, error)
 		ss.notice("WARNING", "01000", fmt.Sprintf("PID %d is not a PostgreSQL backend process", pid))
 	}
 	return local([]column{{name, oidBool}}, [][]string{{ok}}, "SELECT 1", formats), nil
+}
+
+// paramInt reads an integer parameter in text or binary form.
+func paramInt(p []byte, f int16) string {
+	if f == 0 {
+		return string(p)
+	}
+	switch len(p) {
+	case 2:
+		return strconv.Itoa(int(int16(binary.BigEndian.Uint16(p))))
+	case 4:
+		return strconv.Itoa(int(int32(binary.BigEndian.Uint32(p))))
+	case 8:
+		return strconv.FormatInt(int64(binary.BigEndian.Uint64(p)), 10)
+	}
+	return ""
 }
 
 // simpleQuery runs a Query message: each statement in turn, stopping at
