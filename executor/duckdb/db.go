@@ -6,9 +6,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,35 +62,23 @@ const checkInterval = 1024
 
 // Execute runs one statement and returns its answer in wire form. When ctx
 // ends first, the statement is interrupted and ctx's error returned.
+//
+// Statements that psql and SQLAlchemy send about the catalog are answered
+// from DuckDB's own catalog (see compat.go); other statements run as sent.
 func (d *DB) Execute(ctx context.Context, req *executor.Request) (*executor.Result, error) {
-	for _, f := range req.ResultFormats {
-		if f != 0 {
-			return nil, errors.New("duckdb: binary result formats are not supported yet")
-		}
-	}
-	args := make([]driver.NamedValue, len(req.Params))
-	for i, p := range req.Params {
-		if i < len(req.ParamFormats) && req.ParamFormats[i] != 0 || len(req.ParamFormats) == 1 && req.ParamFormats[0] != 0 {
-			return nil, errors.New("duckdb: binary parameters are not supported yet")
-		}
-		args[i] = driver.NamedValue{Ordinal: i + 1}
-		if p != nil {
-			args[i].Value = string(p)
-		}
-	}
-	conn, err := d.db.Conn(ctx)
+	sess, err := sessionOf(req.Settings)
 	if err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, err
 	}
-	defer conn.Close()
+	sql := req.SQL
 	var res *executor.Result
-	err = conn.Raw(func(dc any) error {
-		c, ok := dc.(*duck.Conn)
-		if !ok {
-			return fmt.Errorf("duckdb: unexpected driver connection %T", dc)
+	err = d.withConn(ctx, func(c *duck.Conn) error {
+		restore, err := sess.apply(ctx, c)
+		if err != nil {
+			return err
 		}
-		var err error
-		res, err = run(ctx, c, req, args)
+		defer restore()
+		res, err = run(ctx, c, req, sql, sess)
 		return err
 	})
 	if err != nil {
@@ -103,6 +93,22 @@ func (d *DB) Execute(ctx context.Context, req *executor.Request) (*executor.Resu
 	return res, nil
 }
 
+// withConn calls f with a DuckDB connection of the pool.
+func (d *DB) withConn(ctx context.Context, f func(c *duck.Conn) error) error {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*duck.Conn)
+		if !ok {
+			return fmt.Errorf("duckdb: unexpected driver connection %T", dc)
+		}
+		return f(c)
+	})
+}
+
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -110,14 +116,70 @@ func ctxErr(ctx context.Context, err error) error {
 	return pgErr(err)
 }
 
-func run(ctx context.Context, c *duck.Conn, req *executor.Request, args []driver.NamedValue) (*executor.Result, error) {
-	ds, err := c.PrepareContext(ctx, req.SQL)
+// returnsRows reports whether a statement of type st whose answer has
+// these columns returns rows to the client: DuckDB answers INSERT, UPDATE
+// and DELETE without RETURNING with one column, Count.
+func returnsRows(st duck.StmtType, names []string) bool {
+	switch st {
+	case duck.STATEMENT_TYPE_INSERT, duck.STATEMENT_TYPE_UPDATE, duck.STATEMENT_TYPE_DELETE:
+		return len(names) > 0 && !(len(names) == 1 && names[0] == "Count")
+	case duck.STATEMENT_TYPE_SELECT, duck.STATEMENT_TYPE_EXPLAIN, duck.STATEMENT_TYPE_PRAGMA,
+		duck.STATEMENT_TYPE_CALL, duck.STATEMENT_TYPE_RELATION, duck.STATEMENT_TYPE_EXECUTE,
+		duck.STATEMENT_TYPE_MULTI:
+		return len(names) > 0
+	}
+	return false
+}
+
+// appendRowDescription appends the RowDescription of columns names of
+// types cols, with the format codes formats.
+func appendRowDescription(b *pgwire.Builder, names []string, cols []*colType, formats []int16) {
+	b.Begin('T')
+	b.Int16(int16(len(names)))
+	for i, name := range names {
+		oid, size, mod := cols[i].describe()
+		b.String(name)
+		b.Int32(0)
+		b.Int16(0)
+		b.Int32(int32(oid))
+		b.Int16(size)
+		b.Int32(mod)
+		b.Int16(formats[i])
+	}
+	b.Finish()
+}
+
+// columnFormats is the format code of each of n columns, checking that
+// binary is asked only of types that have a binary form here.
+func columnFormats(req *executor.Request, cols []*colType) ([]int16, error) {
+	formats := make([]int16, len(cols))
+	for i, t := range cols {
+		f, err := formatAt(req.ResultFormats, i, len(cols))
+		if err != nil {
+			return nil, err
+		}
+		if f == 1 {
+			if err := t.binaryOK(); err != nil {
+				return nil, err
+			}
+		}
+		formats[i] = f
+	}
+	return formats, nil
+}
+
+func run(ctx context.Context, c *duck.Conn, req *executor.Request, sql string, sess session) (*executor.Result, error) {
+	ds, err := c.PrepareContext(ctx, sql)
 	if err != nil {
 		return nil, err
 	}
 	stmt := ds.(*duck.Stmt)
 	defer stmt.Close()
 	st, err := stmt.StatementType()
+	if err != nil {
+		return nil, err
+	}
+	args, err := bindArgs(stmt, req)
 	if err != nil {
 		return nil, err
 	}
@@ -133,9 +195,9 @@ func run(ctx context.Context, c *duck.Conn, req *executor.Request, args []driver
 	names := rows.Columns()
 	vals := make([]driver.Value, len(names))
 
-	switch st {
-	case duck.STATEMENT_TYPE_INSERT, duck.STATEMENT_TYPE_UPDATE, duck.STATEMENT_TYPE_DELETE:
-		if len(names) == 1 && names[0] == "Count" {
+	if !returnsRows(st, names) {
+		switch st {
+		case duck.STATEMENT_TYPE_INSERT, duck.STATEMENT_TYPE_UPDATE, duck.STATEMENT_TYPE_DELETE:
 			var n int64
 			if err := rows.Next(vals); err == nil {
 				n, _ = toInt64(vals[0])
@@ -144,32 +206,20 @@ func run(ctx context.Context, c *duck.Conn, req *executor.Request, args []driver
 			}
 			return commandOnly(countTag(st, n)), nil
 		}
-	case duck.STATEMENT_TYPE_SELECT, duck.STATEMENT_TYPE_EXPLAIN, duck.STATEMENT_TYPE_PRAGMA,
-		duck.STATEMENT_TYPE_CALL, duck.STATEMENT_TYPE_RELATION, duck.STATEMENT_TYPE_EXECUTE,
-		duck.STATEMENT_TYPE_MULTI:
-	default:
-		return commandOnly(keywordTag(req.SQL)), nil
-	}
-	if len(names) == 0 {
 		return commandOnly(keywordTag(req.SQL)), nil
 	}
 
 	cols := make([]*colType, len(names))
-	var b pgwire.Builder
-	b.Begin('T')
-	b.Int16(int16(len(names)))
-	for i, name := range names {
+	for i := range names {
 		cols[i] = parseType(rows.ColumnTypeDatabaseTypeName(i))
-		oid, size, mod := cols[i].describe()
-		b.String(name)
-		b.Int32(0)
-		b.Int16(0)
-		b.Int32(int32(oid))
-		b.Int16(size)
-		b.Int32(mod)
-		b.Int16(0)
+		cols[i].setZone(sess.loc)
 	}
-	b.Finish()
+	formats, err := columnFormats(req, cols)
+	if err != nil {
+		return nil, err
+	}
+	var b pgwire.Builder
+	appendRowDescription(&b, names, cols, formats)
 
 	var n int64
 	for {
@@ -192,20 +242,9 @@ func run(ctx context.Context, c *duck.Conn, req *executor.Request, args []driver
 			}
 			b.B = slices.Grow(b.B, grow)
 		}
-		b.Begin('D')
-		b.Int16(int16(len(vals)))
-		for i, v := range vals {
-			if v == nil {
-				b.Int32(-1)
-				continue
-			}
-			at := len(b.B)
-			b.B = append(b.B, 0, 0, 0, 0)
-			b.B = cols[i].appendText(b.B, v)
-			l := len(b.B) - at - 4
-			b.B[at], b.B[at+1], b.B[at+2], b.B[at+3] = byte(l>>24), byte(l>>16), byte(l>>8), byte(l)
+		if b.B, err = appendDataRow(b.B, cols, formats, vals); err != nil {
+			return nil, err
 		}
-		b.Finish()
 		n++
 		if req.MaxBytes > 0 && len(b.B) > req.MaxBytes {
 			return nil, executor.ErrTooLarge
@@ -222,6 +261,32 @@ func run(ctx context.Context, c *duck.Conn, req *executor.Request, args []driver
 		return nil, executor.ErrTooLarge
 	}
 	return &executor.Result{Wire: b.B, Rows: n, Tag: tag}, nil
+}
+
+// appendDataRow appends one DataRow of vals, each column in its format.
+func appendDataRow(b []byte, cols []*colType, formats []int16, vals []driver.Value) ([]byte, error) {
+	at := len(b)
+	b = append(b, 'D', 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(vals)))
+	for i, v := range vals {
+		if v == nil {
+			b = binary.BigEndian.AppendUint32(b, math.MaxUint32) // -1: NULL
+			continue
+		}
+		l := len(b)
+		b = append(b, 0, 0, 0, 0)
+		if formats[i] == 1 {
+			var err error
+			if b, err = cols[i].appendBinary(b, v); err != nil {
+				return nil, err
+			}
+		} else {
+			b = cols[i].appendText(b, v)
+		}
+		binary.BigEndian.PutUint32(b[l:], uint32(len(b)-l-4))
+	}
+	binary.BigEndian.PutUint32(b[at+1:], uint32(len(b)-at-1))
+	return b, nil
 }
 
 func commandOnly(tag string) *executor.Result {

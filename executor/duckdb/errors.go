@@ -4,6 +4,7 @@ package duckdb
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -163,4 +164,19 @@ func sqlState(typ duck.ErrorType, msg string) string {
 		return "58030"
 	}
 	return "XX000"
+}
+
+// newError is a *pgconn.PgError with code and message.
+func newError(code, format string, args ...any) *pgconn.PgError {
+	return &pgconn.PgError{
+		Severity:            "ERROR",
+		SeverityUnlocalized: "ERROR",
+		Code:                code,
+		Message:             fmt.Sprintf(format, args...),
+	}
+}
+
+// notSupported is a feature_not_supported (0A000) error.
+func notSupported(format string, args ...any) error {
+	return newError("0A000", format+" is not supported by the DuckDB warehouse", args...)
 }

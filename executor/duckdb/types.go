@@ -26,6 +26,23 @@ type colType struct {
 	fields []field // STRUCT
 	key    *colType
 	val    *colType
+	// loc is the zone timestamptz values are printed in; nil is UTC.
+	loc *time.Location
+}
+
+// setZone makes t, and the types inside it, print timestamptz values in
+// loc.
+func (t *colType) setZone(loc *time.Location) {
+	if t == nil {
+		return
+	}
+	t.loc = loc
+	t.elem.setZone(loc)
+	t.key.setZone(loc)
+	t.val.setZone(loc)
+	for _, f := range t.fields {
+		f.typ.setZone(loc)
+	}
 }
 
 type field struct {
@@ -47,7 +64,14 @@ func parseType(s string) *colType {
 	}
 	open := strings.IndexByte(s, '(')
 	if open < 0 || !strings.HasSuffix(s, ")") {
-		return &colType{kind: strings.ToUpper(s)}
+		switch k := strings.ToUpper(s); k {
+		case "TIMESTAMP WITH TIME ZONE":
+			return &colType{kind: "TIMESTAMPTZ"}
+		case "TIME WITH TIME ZONE":
+			return &colType{kind: "TIMETZ"}
+		default:
+			return &colType{kind: k}
+		}
 	}
 	name := strings.ToUpper(strings.TrimSpace(s[:open]))
 	inner := s[open+1 : len(s)-1]
@@ -177,7 +201,7 @@ func (t *colType) oid() uint32 {
 		return oidFloat4
 	case "DOUBLE":
 		return oidFloat8
-	case "VARCHAR", "ENUM":
+	case "VARCHAR", "ENUM", "NULL":
 		return oidText
 	case "BLOB", "GEOMETRY":
 		return oidBytea
@@ -400,8 +424,17 @@ func appendTime(b []byte, t *colType, v time.Time) []byte {
 	case "TIMESTAMP_NS":
 		return appendYear(b, v, "2006-01-02 15:04:05.999999999")
 	case "TIMESTAMPTZ":
-		b = appendYear(b, v.UTC(), "2006-01-02 15:04:05.999999")
-		return append(b, "+00"...)
+		loc := time.UTC
+		if t.loc != nil {
+			loc = t.loc
+		}
+		v = v.In(loc)
+		b = appendYear(b, v, "2006-01-02 15:04:05.999999")
+		if y := len(b) - 3; y >= 0 && string(b[y:]) == " BC" {
+			b = appendOffset(b[:y], v)
+			return append(b, " BC"...)
+		}
+		return appendOffset(b, v)
 	default:
 		return appendYear(b, v, "2006-01-02 15:04:05.999999")
 	}
