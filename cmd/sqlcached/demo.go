@@ -105,9 +105,9 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	built := time.Since(start)
 
 	var g *cache.Group
-	ready := func(c *cache.Group) {
+	ready := func(c *cache.Group, pgAddr, httpAddr string) {
 		g = c
-		host, port := splitHostPort(*listen)
+		host, port := splitHostPort(pgAddr)
 		fmt.Fprintf(stdout, `sqlcached demo: the proxy is on %s, in front of an embedded DuckDB with
 sample BI data (orders: %d rows over 2023-2025, customers, products, regions;
 built in %v).
@@ -117,14 +117,14 @@ Connect:
 
 Then turn on \timing and run a dashboard query twice; the second answer comes
 from the cache:
-`, *listen, *orders, built.Round(time.Millisecond), host, port)
+`, pgAddr, *orders, built.Round(time.Millisecond), host, port)
 		for _, q := range demoQueries {
 			fmt.Fprintf(stdout, "\n    %s\n", q)
 		}
 		fmt.Fprintf(stdout, `
 Cache counters: curl -s http://%s/stats
 Stop with Ctrl-C.
-`, *httpAddr)
+`, httpAddr)
 	}
 	log := newLogger(cfg.Log, stderr)
 	err = runServer(ctx, cfg, rules, nil, &serveExtras{warehouses: map[string]executor.Warehouse{"demo": db}, ready: ready}, log)
@@ -178,19 +178,21 @@ FROM range(1, 50001) t(i);
 
 CREATE TABLE orders AS
 WITH o AS (
-  SELECT i AS order_id,
-         make_timestamp(1672531200000000 + (hash(i, 'when') % (1096 * 86400))::BIGINT * 1000000) AS ordered_at,
-         (1 + hash(i, 'customer') % 50000)::INTEGER AS customer_id,
-         (1 + hash(i, 'product') % 500)::INTEGER AS product_id,
-         (1 + hash(i, 'quantity') % 4)::INTEGER AS quantity,
-         (['completed', 'completed', 'completed', 'completed', 'shipped', 'returned'])[1 + (hash(i, 'status') % 6)::INTEGER] AS status
-  FROM range(1, ` + strconv.Itoa(n+1) + `) t(i)
+  SELECT i AS order_id, hash(i) AS h, hash(i + 1000000007) AS w FROM range(1, ` + strconv.Itoa(n+1) + `) t(i)
+), p AS (
+  SELECT order_id,
+         make_timestamp(1672531200000000 + (w % (1096 * 86400))::BIGINT * 1000000) AS ordered_at,
+         (1 + h % 50000)::INTEGER AS customer_id,
+         (1 + (h >> 20) % 500)::INTEGER AS product_id,
+         (1 + (h >> 32) % 4)::INTEGER AS quantity,
+         CASE (h >> 40) % 6 WHEN 4 THEN 'shipped' WHEN 5 THEN 'returned' ELSE 'completed' END AS status
+  FROM o
 )
 -- The region and the price follow from the customer and the product by
 -- the formulas above, without a join.
 SELECT order_id, ordered_at::DATE AS order_date, ordered_at, customer_id, product_id,
        (1 + hash(customer_id, 'region') % 8)::INTEGER AS region_id, quantity,
        (quantity * (5 + (hash(product_id, 'price') % 200000) / 100.0)::DECIMAL(10,2))::DECIMAL(12,2) AS amount, status
-FROM o;
+FROM p;
 `
 }

@@ -252,12 +252,14 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(l) }()
 	var hs *http.Server
+	httpAddr := ""
 	if cfg.Listen.HTTP != "" {
 		hl, err := net.Listen("tcp", cfg.Listen.HTTP)
 		if err != nil {
 			_ = srv.Close()
 			return err
 		}
+		httpAddr = hl.Addr().String()
 		handler := proxy.HTTPHandler(srv, poolList(bs.pools))
 		mux := http.NewServeMux()
 		if api != nil {
@@ -273,7 +275,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 	}
 	log.Info("sqlcached serving", "postgres", l.Addr().String(), "http", cfg.Listen.HTTP, "version", version)
 	if extra.ready != nil {
-		extra.ready(g)
+		extra.ready(g, l.Addr().String(), httpAddr)
 	}
 	select {
 	case <-ctx.Done():
@@ -310,8 +312,8 @@ type serveExtras struct {
 	// warehouses supplies a backend's warehouse by name, already open.
 	warehouses map[string]executor.Warehouse
 	// ready is called once the server listens, with its cache (nil when
-	// nothing is cached).
-	ready func(g *cache.Group)
+	// nothing is cached) and the addresses it listens on.
+	ready func(g *cache.Group, pgAddr, httpAddr string)
 }
 
 // statsHandler serves the cache's counters as JSON, with the share of

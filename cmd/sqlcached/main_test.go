@@ -18,7 +18,14 @@ import (
 	"github.com/sqlcached/sqlcached/policy"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	// The test binary runs as the command itself for tests that need a
+	// process of their own (signals).
+	if os.Getenv("SQLCACHED_TEST_AS_COMMAND") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	testenv.Main(m)
+}
 
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
