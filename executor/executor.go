@@ -47,6 +47,10 @@ type Request struct {
 	Settings map[string]string
 	// MaxBytes bounds the answer; 0 means no bound.
 	MaxBytes int
+	// Dashboard is the statement's dashboard label, for warehouses that
+	// tag their queries with it (Snowflake's QUERY_TAG). It changes no
+	// answer.
+	Dashboard string
 }
 
 // Extended reports whether the request runs through the extended protocol.

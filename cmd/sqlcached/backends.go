@@ -37,8 +37,9 @@ var openers = map[string]warehouseOpener{}
 func openBackends(ctx context.Context, cfg *config.Config, extra map[string]executor.Warehouse, log *slog.Logger) (*backends, error) {
 	bs := &backends{pools: map[string]*postgres.Pool{}, adapted: map[string]bool{}}
 	for i, b := range cfg.Backends {
-		dsn := b.DSN
+		dsn, label := b.DSN, ""
 		if b.Kind != config.KindPostgres {
+			label = adapter.DashboardSetting
 			var err error
 			if dsn, err = bs.adapt(ctx, b, extra[b.Name], log); err != nil {
 				bs.Close()
@@ -46,10 +47,11 @@ func openBackends(ctx context.Context, cfg *config.Config, extra map[string]exec
 			}
 		}
 		p, err := postgres.NewPool(postgres.Config{
-			DSN:         dsn,
-			MaxConns:    b.MaxConns,
-			MaxWait:     cfg.Pool.MaxWait.Std(),
-			IdleTimeout: cfg.Pool.IdleTimeout.Std(),
+			DSN:          dsn,
+			MaxConns:     b.MaxConns,
+			MaxWait:      cfg.Pool.MaxWait.Std(),
+			IdleTimeout:  cfg.Pool.IdleTimeout.Std(),
+			LabelSetting: label,
 		})
 		if err != nil {
 			bs.Close()

@@ -25,6 +25,11 @@ const (
 
 var errTooLarge = errors.New("adapter: answer too large")
 
+// DashboardSetting is the setting whose value a session's statements
+// carry to the warehouse as their dashboard label (executor.Request's
+// Dashboard).
+const DashboardSetting = "sqlcached.dashboard"
+
 // result is an answer held whole: its RowDescription (nil for a
 // statement without rows), its DataRows and its command tag.
 type result struct {
@@ -202,6 +207,8 @@ func (ss *session) warehouse(ctx context.Context, st *fingerprint.Statement, a *
 		SQL:      st.Text,
 		Settings: ss.requestSettings(),
 		MaxBytes: ss.srv.cfg.MaxAnswerBytes,
+		// The label the proxy sets (executor/postgres's LabelSetting).
+		Dashboard: ss.set.current[DashboardSetting],
 	}
 	if a != nil {
 		req.ParamOIDs, req.ParamFormats, req.Params, req.ResultFormats = a.oids, a.paramFormats, a.params, a.resultFormats

@@ -54,6 +54,11 @@ type Config struct {
 	// MaxMessageBytes bounds one message read from the warehouse.
 	// Defaults to 1GiB, PostgreSQL's own bound on a field.
 	MaxMessageBytes int
+	// LabelSetting, when set, carries a request's Dashboard to the
+	// warehouse as that custom setting (SET sqlcached.dashboard = '...'),
+	// applied with the request's other settings: the adapter in front of
+	// a warehouse that tags queries reads it there.
+	LabelSetting string
 }
 
 // Login is whom a connection is opened as.

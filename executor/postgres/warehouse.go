@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,15 @@ var _ executor.Warehouse = (*Pool)(nil)
 // answer in wire form. When ctx ends first, the statement is cancelled on
 // the warehouse and ctx's error is returned.
 func (p *Pool) Execute(ctx context.Context, req *executor.Request) (*executor.Result, error) {
+	if p.cfg.LabelSetting != "" && req.Dashboard != "" {
+		labelled := *req
+		labelled.Settings = maps.Clone(req.Settings)
+		if labelled.Settings == nil {
+			labelled.Settings = map[string]string{}
+		}
+		labelled.Settings[p.cfg.LabelSetting] = "SET " + QuoteName(p.cfg.LabelSetting) + " = '" + strings.ReplaceAll(req.Dashboard, "'", "''") + "'"
+		req = &labelled
+	}
 	c, err := p.Acquire(ctx, Login(req.Login))
 	if err != nil {
 		return nil, err

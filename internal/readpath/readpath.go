@@ -382,7 +382,7 @@ func (p *Path) filler(req *Request, pl *Plan) cache.Filler {
 	ex := &executor.Request{
 		Login: req.Login, SQL: req.SQL, Statement: req.Statement, ParamOIDs: req.ParamOIDs,
 		ParamFormats: req.ParamFormats, Params: req.Params, ResultFormats: req.ResultFormats,
-		Settings: req.Settings, MaxBytes: r.MaxEntryBytes,
+		Settings: req.Settings, MaxBytes: r.MaxEntryBytes, Dashboard: pl.Labels.Dashboard,
 	}
 	wh := req.Warehouse
 	q := p.queues.Get(req.Backend, r.Queue)
