@@ -1,0 +1,263 @@
+package snowflake
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PostgreSQL type OIDs.
+const (
+	oidBool        = 16
+	oidBytea       = 17
+	oidInt8        = 20
+	oidText        = 25
+	oidJSON        = 114
+	oidFloat8      = 701
+	oidDate        = 1082
+	oidTime        = 1083
+	oidTimestamp   = 1114
+	oidTimestamptz = 1184
+	oidNumeric     = 1700
+)
+
+// column is a result column: its Snowflake type and how PostgreSQL
+// describes and prints it.
+type column struct {
+	name   string
+	typ    string // the driver's DatabaseTypeName: FIXED, REAL, TEXT, ...
+	scale  int    // FIXED
+	oid    uint32
+	size   int16
+	typmod int32
+	loc    *time.Location // TIMESTAMP_LTZ and _TZ are printed in it
+}
+
+func newColumn(ct *sql.ColumnType, loc *time.Location) column {
+	c := column{name: ct.Name(), typ: ct.DatabaseTypeName(), size: -1, typmod: -1, loc: loc}
+	switch c.typ {
+	case "FIXED":
+		p, s, _ := ct.DecimalSize()
+		c.scale = int(s)
+		if s == 0 && p <= 18 {
+			c.oid, c.size = oidInt8, 8
+		} else {
+			c.oid, c.typmod = oidNumeric, int32(p<<16|s)+4
+		}
+	case "REAL":
+		c.oid, c.size = oidFloat8, 8
+	case "BOOLEAN":
+		c.oid, c.size = oidBool, 1
+	case "DATE":
+		c.oid, c.size = oidDate, 4
+	case "TIME":
+		c.oid, c.size = oidTime, 8
+	case "TIMESTAMP_NTZ":
+		c.oid, c.size = oidTimestamp, 8
+	case "TIMESTAMP_LTZ", "TIMESTAMP_TZ":
+		c.oid, c.size = oidTimestamptz, 8
+	case "VARIANT", "OBJECT", "ARRAY", "MAP":
+		c.oid = oidJSON
+	case "BINARY":
+		c.oid = oidBytea
+	default: // TEXT, DECFLOAT and anything new: as text
+		c.oid = oidText
+	}
+	return c
+}
+
+// appendText appends v, a non-NULL value the driver returned for c, in
+// PostgreSQL's text format. The driver returns different Go types for
+// Arrow and JSON results; each case takes both.
+func (c column) appendText(b []byte, v any) ([]byte, error) {
+	switch c.oid {
+	case oidInt8, oidNumeric:
+		return c.appendNumber(b, v)
+	case oidFloat8:
+		return appendFloat8(b, v)
+	case oidBool:
+		return appendBool(b, v)
+	case oidBytea:
+		if p, ok := v.([]byte); ok {
+			b = append(b, '\\', 'x')
+			return hex.AppendEncode(b, p), nil
+		}
+	case oidDate, oidTime, oidTimestamp, oidTimestamptz:
+		if t, ok := v.(time.Time); ok {
+			return c.appendTime(b, t), nil
+		}
+	default:
+		switch v := v.(type) {
+		case string:
+			return append(b, v...), nil
+		case []byte:
+			return append(b, v...), nil
+		}
+		return fmt.Append(b, v), nil
+	}
+	return nil, fmt.Errorf("unexpected %T for %s", v, c.typ)
+}
+
+// appendNumber prints a FIXED value: int64 or string (scale 0, precision
+// up to 18), *big.Int or big.Int (larger precision), *big.Float or
+// big.Float (a scale), or the decimal text without the driver's higher
+// precision.
+func (c column) appendNumber(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case int64:
+		return c.appendDecimal(b, strconv.FormatInt(v, 10))
+	case *big.Int:
+		return c.appendDecimal(b, v.String())
+	case big.Int:
+		return c.appendDecimal(b, v.String())
+	case *big.Float:
+		return append(b, v.Text('f', c.scale)...), nil
+	case big.Float:
+		return append(b, v.Text('f', c.scale)...), nil
+	case string:
+		return c.appendDecimal(b, v)
+	case float64:
+		return nil, fmt.Errorf("NUMBER arrived as float64 %v, which is not exact", v)
+	}
+	return nil, fmt.Errorf("unexpected %T for NUMBER", v)
+}
+
+// appendDecimal appends decimal text with exactly c.scale digits after
+// the point.
+func (c column) appendDecimal(b []byte, s string) ([]byte, error) {
+	neg := strings.HasPrefix(s, "-")
+	digits := strings.TrimPrefix(s, "-")
+	whole, frac, _ := strings.Cut(digits, ".")
+	if whole == "" || !allDigits(whole) || !allDigits(frac) {
+		return nil, fmt.Errorf("malformed NUMBER %q", s)
+	}
+	if len(frac) > c.scale {
+		if strings.Trim(frac[c.scale:], "0") != "" {
+			return nil, fmt.Errorf("NUMBER %q has more than %d digits after the point", s, c.scale)
+		}
+		frac = frac[:c.scale]
+	}
+	if neg {
+		b = append(b, '-')
+	}
+	b = append(b, whole...)
+	if c.scale > 0 {
+		b = append(b, '.')
+		b = append(b, frac...)
+		b = append(b, strings.Repeat("0", c.scale-len(frac))...)
+	}
+	return b, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendFloat8 prints a FLOAT (float64 from Arrow, text from JSON) as
+// PostgreSQL 12 and later do: the shortest text that reads back the same,
+// in exponent form outside 1e-4 to 1e15.
+func appendFloat8(b []byte, v any) ([]byte, error) {
+	var f float64
+	switch v := v.(type) {
+	case float64:
+		f = v
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(v, 64); err != nil {
+			return nil, fmt.Errorf("malformed FLOAT %q", v)
+		}
+	default:
+		return nil, fmt.Errorf("unexpected %T for FLOAT", v)
+	}
+	switch {
+	case math.IsNaN(f):
+		return append(b, "NaN"...), nil
+	case math.IsInf(f, 1):
+		return append(b, "Infinity"...), nil
+	case math.IsInf(f, -1):
+		return append(b, "-Infinity"...), nil
+	}
+	e := strconv.AppendFloat(nil, f, 'e', -1, 64)
+	exp, _ := strconv.Atoi(string(e[bytes.IndexByte(e, 'e')+1:]))
+	if exp < -4 || exp >= 15 {
+		return append(b, e...), nil
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64), nil
+}
+
+// appendBool prints a BOOLEAN: bool from Arrow, "1"/"0" or
+// "true"/"false" from JSON.
+func appendBool(b []byte, v any) ([]byte, error) {
+	var t bool
+	switch v := v.(type) {
+	case bool:
+		t = v
+	case string:
+		var err error
+		if t, err = strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("malformed BOOLEAN %q", v)
+		}
+	default:
+		return nil, fmt.Errorf("unexpected %T for BOOLEAN", v)
+	}
+	if t {
+		return append(b, 't'), nil
+	}
+	return append(b, 'f'), nil
+}
+
+// appendTime prints dates and times as PostgreSQL does with DateStyle
+// ISO, to the microsecond.
+func (c column) appendTime(b []byte, t time.Time) []byte {
+	switch c.oid {
+	case oidDate:
+		return appendYear(b, t, "2006-01-02")
+	case oidTime:
+		return t.Round(time.Microsecond).AppendFormat(b, "15:04:05.999999")
+	case oidTimestamp:
+		return appendYear(b, t.Round(time.Microsecond), "2006-01-02 15:04:05.999999")
+	}
+	t = t.Round(time.Microsecond).In(c.loc)
+	b = appendYear(b, t, "2006-01-02 15:04:05.999999")
+	return appendOffset(b, t)
+}
+
+// appendYear formats t, with PostgreSQL's " BC" for years before 1.
+func appendYear(b []byte, t time.Time, layout string) []byte {
+	if t.Year() > 0 {
+		return t.AppendFormat(b, layout)
+	}
+	bc := t.AddDate(1-2*t.Year(), 0, 0) // year 0 is 1 BC
+	b = bc.AppendFormat(b, layout)
+	return append(b, " BC"...)
+}
+
+// appendOffset appends t's UTC offset as PostgreSQL prints it: +HH, with
+// :MM and :SS when they are not zero.
+func appendOffset(b []byte, t time.Time) []byte {
+	_, off := t.Zone()
+	sign := byte('+')
+	if off < 0 {
+		sign, off = '-', -off
+	}
+	b = append(b, sign)
+	b = append(b, fmt.Sprintf("%02d", off/3600)...)
+	if m, s := off%3600/60, off%60; m != 0 || s != 0 {
+		b = append(b, fmt.Sprintf(":%02d", m)...)
+		if s != 0 {
+			b = append(b, fmt.Sprintf(":%02d", s)...)
+		}
+	}
+	return b
+}
