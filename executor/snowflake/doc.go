@@ -7,11 +7,11 @@
 // rewritten to Snowflake's :1, :2 and the parameters bound as text, runs
 // under the request's context, so a deadline or cancellation makes the
 // driver abort it on Snowflake. Session settings never touch the pooled
-// sessions: the dashboard label (the setting sqlcached.dashboard) travels
-// as the statement's QUERY_TAG, and the setting TimeZone decides the zone
-// TIMESTAMP_LTZ and TIMESTAMP_TZ values are printed in, here rather than
-// on Snowflake (the driver has no per-statement TIMEZONE). Other settings
-// are ignored.
+// sessions: the dashboard label (Request.Dashboard, else the setting
+// sqlcached.dashboard) travels as the statement's QUERY_TAG, and the
+// setting TimeZone decides the zone TIMESTAMP_LTZ and TIMESTAMP_TZ values
+// are printed in, here rather than on Snowflake (the driver has no
+// per-statement TIMEZONE). Other settings are ignored.
 //
 // Answers are in PostgreSQL's text format with PostgreSQL type OIDs:
 //

@@ -115,11 +115,15 @@ func (w *Warehouse) Execute(ctx context.Context, req *executor.Request) (*execut
 	return binaryResult(res, req)
 }
 
-// statementContext carries the request's query tag and the driver's
-// options; loc is the zone to print timestamps with a time zone in.
+// statementContext carries the request's query tag (Request.Dashboard,
+// else the setting sqlcached.dashboard) and the driver's options; loc is the zone to print timestamps with a time zone in.
 func (w *Warehouse) statementContext(ctx context.Context, req *executor.Request) (context.Context, *time.Location, error) {
 	ctx = gosnowflake.WithHigherPrecision(ctx)
-	if tag, ok := setting(req.Settings, "sqlcached.dashboard"); ok {
+	tag := req.Dashboard
+	if t, ok := setting(req.Settings, "sqlcached.dashboard"); ok && tag == "" {
+		tag = t
+	}
+	if tag != "" {
 		ctx = gosnowflake.WithQueryTag(ctx, tag)
 	}
 	loc := w.loc

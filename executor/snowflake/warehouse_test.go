@@ -180,6 +180,13 @@ func TestDashboardBecomesQueryTag(t *testing.T) {
 	if last := qs[len(qs)-1]; last.SQL != "select 1 AS one" || last.QueryTag != "Sales 'EU'" {
 		t.Errorf("server saw %q with QUERY_TAG %q, want QUERY_TAG %q", last.SQL, last.QueryTag, "Sales 'EU'")
 	}
+	if _, err := w.Execute(context.Background(), &executor.Request{SQL: "select 2 AS two", Dashboard: "Ops"}); err != nil {
+		t.Fatal(err)
+	}
+	qs = s.Queries()
+	if last := qs[len(qs)-1]; last.QueryTag != "Ops" {
+		t.Errorf("Request.Dashboard: server saw QUERY_TAG %q, want Ops", last.QueryTag)
+	}
 	for _, q := range qs {
 		if strings.Contains(strings.ToUpper(q.SQL), "ALTER SESSION") {
 			t.Errorf("the session was altered: %q", q.SQL)
