@@ -30,13 +30,14 @@ const (
 // column is a result column: its Snowflake type and how PostgreSQL
 // describes and prints it.
 type column struct {
-	name   string
-	typ    string // the driver's DatabaseTypeName: FIXED, REAL, TEXT, ...
-	scale  int    // FIXED
-	oid    uint32
-	size   int16
-	typmod int32
-	loc    *time.Location // TIMESTAMP_LTZ and _TZ are printed in it
+	name      string
+	typ       string // the driver's DatabaseTypeName: FIXED, REAL, TEXT, ...
+	precision int    // FIXED
+	scale     int    // FIXED
+	oid       uint32
+	size      int16
+	typmod    int32
+	loc       *time.Location // TIMESTAMP_LTZ and _TZ are printed in it
 }
 
 func newColumn(ct *sql.ColumnType, loc *time.Location) column {
@@ -44,7 +45,7 @@ func newColumn(ct *sql.ColumnType, loc *time.Location) column {
 	switch c.typ {
 	case "FIXED":
 		p, s, _ := ct.DecimalSize()
-		c.scale = int(s)
+		c.precision, c.scale = int(p), int(s)
 		if s == 0 && p <= 18 {
 			c.oid, c.size = oidInt8, 8
 		} else {
@@ -117,15 +118,75 @@ func (c column) appendNumber(b []byte, v any) ([]byte, error) {
 	case big.Int:
 		return c.appendDecimal(b, v.String())
 	case *big.Float:
-		return append(b, v.Text('f', c.scale)...), nil
+		return c.appendFloat(b, v, arrowQuotient)
 	case big.Float:
-		return append(b, v.Text('f', c.scale)...), nil
+		return c.appendFloat(b, &v, jsonQuotient)
 	case string:
 		return c.appendDecimal(b, v)
 	case float64:
 		return nil, fmt.Errorf("NUMBER arrived as float64 %v, which is not exact", v)
 	}
 	return nil, fmt.Errorf("unexpected %T for NUMBER", v)
+}
+
+// appendFloat appends a scaled NUMBER the driver made a big.Float of with
+// quotient. Up to precision 18 the big.Float rounds back to the exact
+// decimal. Beyond it, the driver may have rounded away the last digit:
+// the value is the one neighbouring decimal that quotient turns into the
+// same big.Float, and an error when two do.
+func (c column) appendFloat(b []byte, f *big.Float, quotient func(n, pow *big.Int) *big.Float) ([]byte, error) {
+	if c.precision <= 18 || c.scale == 0 {
+		return append(b, f.Text('f', c.scale)...), nil
+	}
+	pow := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(c.scale)), nil)
+	x := new(big.Float).SetPrec(f.Prec()+256).Mul(f, new(big.Float).SetInt(pow))
+	n, _ := x.Int(nil)
+	var found *big.Int
+	for d := int64(-1); d <= 1; d++ {
+		cand := new(big.Int).Add(n, big.NewInt(d))
+		if quotient(cand, pow).Cmp(f) != 0 {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("%w: NUMBER(%d,%d) near %s", ErrInexactNumber, c.precision, c.scale, f.Text('f', c.scale))
+		}
+		found = cand
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%w: NUMBER(%d,%d) near %s", ErrInexactNumber, c.precision, c.scale, f.Text('f', c.scale))
+	}
+	return c.appendDecimal(b, scaled(found, c.scale))
+}
+
+// arrowQuotient is how the driver divides an Arrow NUMBER (Decimal128 or
+// integer) by its scale.
+func arrowQuotient(n, pow *big.Int) *big.Float {
+	return new(big.Float).Quo(new(big.Float).SetInt(n), new(big.Float).SetInt(pow))
+}
+
+// jsonQuotient is how the driver parses a JSON NUMBER with a scale.
+func jsonQuotient(n, pow *big.Int) *big.Float {
+	scale := len(pow.String()) - 1
+	f, _, err := big.ParseFloat(scaled(n, scale), 10, 127, big.AwayFromZero)
+	if err != nil {
+		return new(big.Float)
+	}
+	return f
+}
+
+// scaled prints the unscaled integer n with scale digits after the point.
+func scaled(n *big.Int, scale int) string {
+	s := n.String()
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	if len(s) <= scale {
+		s = strings.Repeat("0", scale-len(s)+1) + s
+	}
+	s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+	if neg {
+		s = "-" + s
+	}
+	return s
 }
 
 // appendDecimal appends decimal text with exactly c.scale digits after

@@ -28,6 +28,10 @@ var (
 	// ErrBinaryResult is returned when a binary result format is asked
 	// for a column whose binary form does not follow from its text.
 	ErrBinaryResult = errors.New("snowflake: a requested column cannot be sent in binary format")
+	// ErrInexactNumber is returned when the driver rounded a scaled
+	// NUMBER of more than 18 digits so that its exact value cannot be
+	// told: two decimals round to what it returned.
+	ErrInexactNumber = errors.New("snowflake: the driver rounded a NUMBER beyond recovery")
 )
 
 // Config configures a Warehouse.

@@ -307,3 +307,25 @@ func TestDescribeWithoutRunning(t *testing.T) {
 		t.Errorf("server saw %+v, want one describe request", qs)
 	}
 }
+
+func TestLargeScaledNumbersAreNeverWrong(t *testing.T) {
+	t.Parallel()
+	values := []string{"80190000000009824516530.10", "-167299000000020631484713.21", "191056000000023578839672.24", "317760000000039298066120.40"}
+	for _, json := range []bool{false, true} {
+		t.Run(fmt.Sprintf("json=%v", json), func(t *testing.T) {
+			_, w := start(t, sfenv.Options{JSON: json})
+			for _, v := range values {
+				res, err := w.Execute(context.Background(), &executor.Request{SQL: "select " + v + "::DECIMAL(38,2) AS d"})
+				if err != nil {
+					if json || !strings.Contains(err.Error(), ErrInexactNumber.Error()) {
+						t.Errorf("%s: %v", v, err)
+					}
+					continue
+				}
+				if got := *decode(t, res.Wire).rows[0][0]; got != v {
+					t.Errorf("got %s, want %s", got, v)
+				}
+			}
+		})
+	}
+}
