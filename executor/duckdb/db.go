@@ -70,7 +70,10 @@ func (d *DB) Execute(ctx context.Context, req *executor.Request) (*executor.Resu
 	if err != nil {
 		return nil, err
 	}
-	sql := req.SQL
+	sql, err := rewrite(req)
+	if err != nil {
+		return nil, err
+	}
 	var res *executor.Result
 	err = d.withConn(ctx, func(c *duck.Conn) error {
 		restore, err := sess.apply(ctx, c)

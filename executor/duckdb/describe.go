@@ -23,7 +23,10 @@ func (d *DB) Describe(ctx context.Context, req *executor.Request) (*executor.Des
 	if err != nil {
 		return nil, err
 	}
-	sql := req.SQL
+	sql, err := rewrite(req)
+	if err != nil {
+		return nil, err
+	}
 	var desc *executor.Description
 	err = d.withConn(ctx, func(c *duck.Conn) error {
 		ds, err := c.PrepareContext(ctx, sql)

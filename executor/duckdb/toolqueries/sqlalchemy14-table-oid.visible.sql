@@ -1,0 +1,7 @@
+            SELECT c.oid
+            FROM pg_catalog.pg_class c
+            LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE (pg_catalog.pg_table_is_visible(c.oid))
+            AND c.relname = 'orders' AND c.relkind in
+            ('r', 'v', 'm', 'f', 'p')
+        
