@@ -69,15 +69,20 @@ func serveDuckDB(t *testing.T) (string, *countingWarehouse) {
 		t.Fatal(err)
 	}
 	wh := &countingWarehouse{DB: db}
-	addr := freeAddr(t)
-	cfg, err := config.Parse(fmt.Appendf(nil, `
-listen: {postgres: %q}
-auth: {method: trust}
+	return startServer(t, `
 backends: [{name: duck, kind: duckdb}]
 policies:
   - {name: default, ttl: 5m}
-shutdown: {timeout: 5s}
-`, addr), func(string) string { return "" })
+`, map[string]executor.Warehouse{"duck": wh}), wh
+}
+
+// startServer runs sqlcached in this process with a configuration of
+// trust authentication on a free port plus body, until the test ends; it
+// returns the DSN of database "shop" as user "analyst".
+func startServer(t *testing.T, body string, warehouses map[string]executor.Warehouse) string {
+	t.Helper()
+	addr := freeAddr(t)
+	cfg, err := config.Parse(fmt.Appendf(nil, "listen: {postgres: %q}\nauth: {method: trust}\nshutdown: {timeout: 5s}\n%s", addr, body), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +95,7 @@ shutdown: {timeout: 5s}
 	ready := make(chan struct{})
 	go func() {
 		done <- runServer(ctx, cfg, rules, nil, &serveExtras{
-			warehouses: map[string]executor.Warehouse{"duck": wh},
+			warehouses: warehouses,
 			ready:      func(*cache.Group, string, string) { close(ready) },
 		}, slog.New(slog.DiscardHandler))
 	}()
@@ -106,7 +111,7 @@ shutdown: {timeout: 5s}
 		}
 	})
 	host, port := splitHostPort(addr)
-	return fmt.Sprintf("host=%s port=%s user=analyst dbname=shop sslmode=disable", host, port), wh
+	return fmt.Sprintf("host=%s port=%s user=analyst dbname=shop sslmode=disable", host, port)
 }
 
 // direct returns what DuckDB itself returns for everythingQuery, through
@@ -420,4 +425,3 @@ with eng.connect() as c:
 		}
 	}
 }
-

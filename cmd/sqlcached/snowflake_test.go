@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/snowflakedb/gosnowflake"
-	"github.com/sqlcached/sqlcached/cache"
-	"github.com/sqlcached/sqlcached/internal/config"
 	sfenv "github.com/sqlcached/sqlcached/internal/testenv/snowflake"
-	"github.com/sqlcached/sqlcached/policy"
 )
 
 // serveSnowflake serves a Snowflake stand-in through sqlcached: answers
@@ -31,42 +27,13 @@ func serveSnowflake(t *testing.T, opts sfenv.Options) (*sfenv.Server, *pgx.Conn)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sf.Close() })
-	addr := freeAddr(t)
-	cfg, err := config.Parse(fmt.Appendf(nil, `
-listen: {postgres: %q}
-auth: {method: trust}
+	dsn := startServer(t, fmt.Sprintf(`
 backends: [{name: snow, kind: snowflake, dsn: %q, max_conns: 4}]
 policies:
   - {name: slow, match: {sql: "range\\("}, ttl: 5m, timeout: 1s}
   - {name: default, ttl: 5m}
-shutdown: {timeout: 5s}
-`, addr, sf.DSN("analyst", "secret", "SHOP")), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := policy.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- runServer(ctx, cfg, rules, nil, &serveExtras{ready: func(*cache.Group, string, string) { close(ready) }}, slog.New(slog.DiscardHandler))
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("runServer: %v", err)
-	}
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("runServer: %v", err)
-		}
-	})
-	host, port := splitHostPort(addr)
-	c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=analyst dbname=shop sslmode=disable", host, port))
+`, sf.DSN("analyst", "secret", "SHOP")), nil)
+	c, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
