@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strings"
 	"time"
 
 	duck "github.com/duckdb/duckdb-go/v2"
@@ -31,11 +32,24 @@ func (t *colType) binaryOK() error {
 			return notSupported("binary format for DuckDB type %s", t.name())
 		}
 		return nil
-	case "BIT", "GEOMETRY":
+	}
+	if !binaryKinds[t.kind] {
 		return notSupported("binary format for DuckDB type %s", t.name())
 	}
 	return nil
 }
+
+// binaryKinds are the DuckDB types with a binary form here.
+var binaryKinds = func() map[string]bool {
+	m := make(map[string]bool)
+	for _, k := range strings.Fields(`BOOLEAN TINYINT SMALLINT UTINYINT INTEGER USMALLINT BIGINT
+		UINTEGER UBIGINT HUGEINT UHUGEINT BIGNUM DECIMAL FLOAT DOUBLE VARCHAR ENUM BLOB DATE TIME
+		TIMETZ TIMESTAMP TIMESTAMP_S TIMESTAMP_MS TIMESTAMP_NS TIMESTAMPTZ INTERVAL UUID BIT JSON
+		STRUCT MAP UNION NULL`) {
+		m[k] = true
+	}
+	return m
+}()
 
 // name is t's DuckDB type name, for messages.
 func (t *colType) name() string {
@@ -115,6 +129,17 @@ func (t *colType) appendBinary(b []byte, v any) ([]byte, error) {
 		if tm, ok := v.(time.Time); ok {
 			return appendBinaryTime(b, o, tm), nil
 		}
+	case oidVarbit:
+		var bits string
+		switch x := v.(type) {
+		case string:
+			bits = x
+		case fmt.Stringer:
+			bits = x.String()
+		}
+		if strings.Trim(bits, "01") == "" {
+			return appendBits(b, bits), nil
+		}
 	case oidInterval:
 		if iv, ok := v.(duck.Interval); ok {
 			b = binary.BigEndian.AppendUint64(b, uint64(iv.Micros))
@@ -123,6 +148,24 @@ func (t *colType) appendBinary(b []byte, v any) ([]byte, error) {
 		}
 	}
 	return nil, notSupported("binary format for DuckDB type %s holding %T", t.name(), v)
+}
+
+// appendBits appends bits, a string of 0s and 1s, as a binary varbit: the
+// length in bits, then the bits, the first in the high bit of the first
+// byte.
+func appendBits(b []byte, bits string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(bits)))
+	for i := 0; i < len(bits); i += 8 {
+		var c byte
+		for j := 0; j < 8; j++ {
+			c <<= 1
+			if i+j < len(bits) && bits[i+j] == '1' {
+				c |= 1
+			}
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func anyInt(v any) (int64, bool) {

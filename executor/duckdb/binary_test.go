@@ -89,6 +89,8 @@ var binaryCases = []struct {
 	{`[1.5::float]`, 1021},
 	{`[1, 2, 3]::integer[3]`, 1007},
 	{`'{"a":[1,2],"b":null}'::json`, 114},
+	{`'10110'::bit`, 1562},
+	{`'101101011'::bit`, 1562},
 	{`{'a': 1, 'b': 'x'}`, 114},
 	{`map {'k': 1}`, 114},
 }
@@ -181,8 +183,11 @@ func canon(oid uint32, v any) string {
 		}
 		return "float " + strconv.FormatFloat(v, 'g', -1, 64)
 	case string:
-		if oid == oidJSON {
+		switch oid {
+		case oidJSON:
 			return "json " + v
+		case oidVarbit:
+			return "bits " + v
 		}
 		return "string " + v
 	case bool:
@@ -204,6 +209,12 @@ func canon(oid uint32, v any) string {
 			return fmt.Sprint("time ", clockMicros(v))
 		}
 		return "instant " + v.UTC().Format(time.RFC3339Nano)
+	case pgtype.Bits:
+		var b strings.Builder
+		for i := int32(0); i < v.Len; i++ {
+			b.WriteByte('0' + v.Bytes[i/8]>>(7-i%8)&1)
+		}
+		return "bits " + b.String()
 	case pgtype.Time:
 		return fmt.Sprint("time ", v.Microseconds)
 	case pgtype.Interval:
@@ -244,18 +255,25 @@ func canon(oid uint32, v any) string {
 
 func TestBinaryUnsupportedType(t *testing.T) {
 	db := open(t)
-	_, err := db.Execute(context.Background(), &executor.Request{SQL: `select '101'::bit`, ResultFormats: []int16{1}})
+	for _, typ := range []string{"GEOMETRY", "GEOMETRY[]", "SOMETHING_NEW"} {
+		err := parseType(typ).binaryOK()
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, strings.TrimSuffix(typ, "[]")) {
+			t.Errorf("%s: got %v, want 0A000 naming the type", typ, err)
+		}
+	}
+	// PostgreSQL's arrays are rectangular; DuckDB's lists of lists need not be.
+	_, err := db.Execute(context.Background(), &executor.Request{SQL: `select [[1, 2], [3]]`, ResultFormats: []int16{1}})
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "BIT") {
-		t.Fatalf("got %v, want 0A000 naming BIT", err)
+	if !errors.As(err, &pe) || pe.Code != "0A000" || !strings.Contains(pe.Message, "rectangular") {
+		t.Errorf("ragged list: got %v, want 0A000", err)
 	}
 	// Text is fine, and so is binary for the other columns.
-	res, err := db.Execute(context.Background(), &executor.Request{SQL: `select '101'::bit, 1`, ResultFormats: []int16{0, 1}})
+	res, err := db.Execute(context.Background(), &executor.Request{SQL: `select [[1, 2], [3]], 1`, ResultFormats: []int16{0, 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := decode(t, res.Wire)
-	if *a.rows[0][0] != "101" || *a.rows[0][1] != "\x00\x00\x00\x01" {
+	if a := decode(t, res.Wire); *a.rows[0][0] != "{{1,2},{3}}" || *a.rows[0][1] != "\x00\x00\x00\x01" {
 		t.Fatalf("got %q %q", *a.rows[0][0], *a.rows[0][1])
 	}
 	// Format codes must be one, or one per column.

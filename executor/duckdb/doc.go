@@ -25,8 +25,9 @@
 // (ResultFormats 1, one code for all columns or one per column) covers
 // int2, int4, int8, numeric (with DuckDB's exact scale), float4, float8,
 // text, bool, date, time, timetz, timestamp, timestamptz, interval, uuid,
-// bytea, json and arrays of these; BIT and GEOMETRY, or a list of lists of
-// different lengths, in binary fail with 0A000.
+// bytea, varbit, json and arrays of these; asked of GEOMETRY, of a type this
+// package does not know, or of a list of lists of different lengths, binary
+// fails with 0A000 naming the type.
 //
 // # Parameters
 //
