@@ -39,7 +39,7 @@ type env struct {
 }
 
 // start serves a new in-memory DuckDB with a small table.
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	db, err := duckdb.Open("")
 	if err != nil {
