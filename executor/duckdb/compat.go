@@ -97,7 +97,7 @@ var pgCatalogOnly = func() map[string]bool {
 	m := make(map[string]bool)
 	for _, n := range strings.Fields(`pg_class pg_namespace pg_attribute pg_type pg_index
 		pg_constraint pg_attrdef pg_description pg_am pg_proc pg_depend pg_inherits pg_trigger
-		pg_policy pg_roles pg_user pg_authid pg_database pg_sequence pg_enum pg_collation
+		pg_policy pg_roles pg_user pg_authid pg_database pg_sequence pg_encoding_to_char pg_enum pg_collation
 		pg_statistic_ext pg_publication pg_rewrite pg_views pg_tables pg_indexes pg_matviews
 		pg_stat_activity pg_settings pg_extension pg_foreign_table pg_partitioned_table
 		regclass regtype regproc regnamespace format_type pg_get_expr pg_get_constraintdef
@@ -126,6 +126,7 @@ var rewriters = map[string]rewriter{
 	"psql15-partitions":                             none("oid", "relkind", "inhdetachpending", "pg_get_expr"),
 	"psql15-sequence":                               psqlSequence,
 	"psql15-sequence-owner":                         none("?column?", "deptype"),
+	"psql15-databases":                              psqlDatabases,
 	"psql15-schemas":                                psqlSchemas,
 	"sqlalchemy14-hstore":                           none("oid BIGINT", "typarray BIGINT"),
 	"sqlalchemy14-version":                          version,
@@ -414,6 +415,14 @@ func psqlSequence(q *toolQuery) (string, error) {
 	return `SELECT 'bigint' AS "Type", start_value AS "Start", min_value AS "Minimum", max_value AS "Maximum",
 	increment_by AS "Increment", CASE WHEN cycle THEN 'yes' ELSE 'no' END AS "Cycles?", 1 AS "Cache"
 FROM duckdb_sequences() WHERE sequence_oid = ` + oid, nil
+}
+
+// psql's \l: DuckDB's attached databases.
+func psqlDatabases(q *toolQuery) (string, error) {
+	return `SELECT database_name AS "Name", ` + q.owner() + ` AS "Owner", 'UTF8' AS "Encoding",
+	'C' AS "Collate", 'C' AS "Ctype", NULL::VARCHAR AS "ICU Locale", 'libc' AS "Locale Provider",
+	NULL::VARCHAR AS "Access privileges"
+FROM duckdb_databases() WHERE NOT internal ORDER BY 1`, nil
 }
 
 // psql's \dn.

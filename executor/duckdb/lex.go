@@ -46,7 +46,7 @@ func lex(sql string) ([]token, bool) {
 			if !ok {
 				return nil, false
 			}
-			toks, s = append(toks, token{text: `"` + v + `"`}), rest
+			toks, s = append(toks, token{text: `"` + strings.ReplaceAll(v, `"`, `""`) + `"`}), rest
 		case c >= '0' && c <= '9' || c == '.' && len(s) > 1 && s[1] >= '0' && s[1] <= '9':
 			i := 0
 			for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
@@ -59,8 +59,16 @@ func lex(sql string) ([]token, bool) {
 				i++
 			}
 			w := strings.ToLower(s[:i])
-			if (w == "e" || w == "u&" || w == "b" || w == "x") && i < len(s) && s[i] == '\'' {
-				return nil, false // escape, Unicode and bit strings: not ours
+			if w == "e" && i < len(s) && s[i] == '\'' {
+				v, rest, ok := escaped(s[i:])
+				if !ok {
+					return nil, false
+				}
+				toks, s = append(toks, token{text: v, lit: true}), rest
+				continue
+			}
+			if (w == "u" || w == "b" || w == "x") && i < len(s) && (s[i] == '\'' || s[i] == '&') {
+				return nil, false // Unicode and bit strings: not ours
 			}
 			toks, s = append(toks, token{text: w}), s[i:]
 		case strings.ContainsRune("+-*/<>=~!@#%^&|`?:", rune(c)):
@@ -97,6 +105,40 @@ func quoted(s string, q byte) (string, string, bool) {
 			continue
 		}
 		return b.String(), s[i+1:], true
+	}
+	return "", "", false
+}
+
+// escaped reads the E'...' string at the start of s (past the E), with
+// its backslash escapes: the common ones are decoded, others kept as
+// written.
+func escaped(s string) (string, string, bool) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			i++
+			switch s[i] {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case 'r':
+				b.WriteByte('\r')
+			case '\\', '\'':
+				b.WriteByte(s[i])
+			default:
+				b.WriteByte('\\')
+				b.WriteByte(s[i])
+			}
+		case c == '\'' && i+1 < len(s) && s[i+1] == '\'':
+			b.WriteByte('\'')
+			i++
+		case c == '\'':
+			return b.String(), s[i+1:], true
+		default:
+			b.WriteByte(c)
+		}
 	}
 	return "", "", false
 }
