@@ -280,20 +280,22 @@ ORDER BY 2, 3`, nil
 
 // psql's \d NAME: what kind of relation it is and what to list about it.
 // relhastriggers is set when foreign keys point from or to the table, as
-// in PostgreSQL (where they are triggers): psql lists them only then.
+// in PostgreSQL (where they are triggers): psql lists them only then. A
+// view has a rule, as in PostgreSQL.
 func psqlTableInfo(q *toolQuery) (string, error) {
 	oid, err := q.oid("c.oid =")
 	if err != nil {
 		return "", err
 	}
 	return `WITH ` + rels + `
-SELECT relchecks, relkind, relhasindex, false AS relhasrules,
+SELECT relchecks, relkind, relhasindex, relkind = 'v' AS relhasrules,
 	EXISTS (SELECT 1 FROM duckdb_constraints() k WHERE k.constraint_type = 'FOREIGN KEY'
 		AND k.database_name = current_database()
 		AND (k.table_oid = r.oid OR k.referenced_table = r.relname AND k.schema_name = r.nspname)) AS relhastriggers,
 	false AS relrowsecurity, false AS relforcerowsecurity, false AS relhasoids, false AS relispartition,
 	'' AS "?column?", 0 AS reltablespace, '' AS reloftype,
-	CASE WHEN temporary THEN 't' ELSE 'p' END AS relpersistence, 'd' AS relreplident,
+	CASE WHEN temporary THEN 't' ELSE 'p' END AS relpersistence,
+	CASE relkind WHEN 'r' THEN 'd' ELSE 'n' END AS relreplident,
 	CASE relkind WHEN 'r' THEN 'heap' END AS amname
 FROM rels r WHERE oid = ` + oid, nil
 }

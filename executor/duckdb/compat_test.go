@@ -102,7 +102,7 @@ func TestToolQueriesAnswerAsPostgreSQL(t *testing.T) {
 		// psql's \d NAME flow runs for each table.
 		targets := []string{""}
 		if strings.Contains(string(b), "16389") {
-			targets = []string{"orders", "customers"}
+			targets = []string{"orders", "customers", "big_orders"}
 		}
 		for _, target := range targets {
 			sql := string(b)
