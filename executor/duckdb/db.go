@@ -29,12 +29,21 @@ type DB struct {
 }
 
 // Open opens the DuckDB database at path; "" opens a new in-memory one.
+//
+// The database's TimeZone is UTC, whatever the host's: timestamptz values
+// are printed in UTC unless a request's settings name a zone, and DuckDB
+// computes in the zone they are printed in.
 func Open(path string) (*DB, error) {
 	c, err := duck.NewConnector(path, nil)
 	if err != nil {
 		return nil, pgErr(err)
 	}
-	return &DB{conn: c, db: sql.OpenDB(c)}, nil
+	d := &DB{conn: c, db: sql.OpenDB(c)}
+	if _, err := d.db.Exec(`SET GLOBAL TimeZone = 'UTC'`); err != nil {
+		d.Close()
+		return nil, pgErr(err)
+	}
+	return d, nil
 }
 
 // Close closes the database.

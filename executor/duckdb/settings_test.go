@@ -18,6 +18,9 @@ func TestTimeZone(t *testing.T) {
 		return map[string]string{"timezone": "SET TimeZone = '" + name + "'"}
 	}
 	before := *query(t, db, `select current_setting('TimeZone')`).rows[0][0]
+	if before != "UTC" {
+		t.Errorf("the database's TimeZone is %q, want UTC", before)
+	}
 	// What PostgreSQL 15 prints for the same statements and zones.
 	cases := []struct {
 		sql      string
@@ -33,6 +36,7 @@ func TestTimeZone(t *testing.T) {
 		// DuckDB computes in the zone too: the day starts at local midnight.
 		{`select date_trunc('day', timestamptz '2024-01-02 00:30:00+00')`, zone("Europe/Paris"), "2024-01-02 00:00:00+01"},
 		{`select timestamptz '2024-01-02 00:30:00+00'::date`, zone("America/New_York"), "2024-01-01"},
+		{`select timestamptz '2024-01-02 00:30:00+00'::date`, nil, "2024-01-02"},
 		{`select timestamp '2024-01-02 03:04:05'::timestamptz`, zone("Europe/Paris"), "2024-01-02 03:04:05+01"},
 		{`select [timestamptz '2024-01-02 03:04:05+00']`, zone("Europe/Paris"), `{"2024-01-02 04:04:05+01"}`},
 	}
