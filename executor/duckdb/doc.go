@@ -38,15 +38,16 @@
 // Where DuckDB cannot infer one (`$1 + 1`), a text parameter whose OID
 // names an integer, float, bool, date or timestamp type is converted to
 // it first; a numeric one then binds as an integer or a double, since
-// DuckDB takes no decimal of unknown scale.
+// DuckDB takes no decimal of unknown scale. A Bind with the wrong number
+// of parameters fails with 08P01, as on PostgreSQL.
 //
 // # Settings
 //
 // TimeZone is applied to the DuckDB connection for the run and put back
 // after it: DuckDB computes in the zone (casts, date_trunc) and
 // timestamptz values are printed in it as PostgreSQL prints them
-// ('2024-01-02 04:04:05+01'); without it they are printed in UTC. Only
-// IANA zone names are taken. The other settings are ignored: answers are
+// ('2024-01-02 04:04:05+01'); without it DuckDB computes and prints in
+// UTC, the database's zone. Only IANA zone names are taken. The other settings are ignored: answers are
 // always in DateStyle ISO, IntervalStyle postgres, bytea_output hex and
 // extra_float_digits 1 (the shortest exact float), which are PostgreSQL's
 // defaults and what psql, pgx and psycopg2 use; search_path does not

@@ -53,6 +53,12 @@ func checkFormat(f int16) (int16, error) {
 // DuckDB could not infer one and the OID names a type: then they are
 // converted, so that `$1 + 1` with an int8 '41' is 42.
 func bindArgs(stmt *duck.Stmt, req *executor.Request) ([]driver.NamedValue, error) {
+	if n := stmt.NumInput(); n != len(req.Params) {
+		if len(req.Params) == 0 && !req.Extended() {
+			return nil, newError("42P02", "there is no parameter $1")
+		}
+		return nil, newError("08P01", "bind message supplies %d parameters, but prepared statement requires %d", len(req.Params), n)
+	}
 	args := make([]driver.NamedValue, len(req.Params))
 	for i, p := range req.Params {
 		args[i].Ordinal = i + 1
@@ -67,11 +73,8 @@ func bindArgs(stmt *duck.Stmt, req *executor.Request) ([]driver.NamedValue, erro
 		if i < len(req.ParamOIDs) {
 			oid = req.ParamOIDs[i]
 		}
-		known := false
-		if stmt != nil && i < stmt.NumInput() {
-			t, err := stmt.ParamType(i + 1)
-			known = err == nil && t != duck.TYPE_INVALID && t != duck.TYPE_ANY && t != duck.TYPE_SQLNULL
-		}
+		t, err := stmt.ParamType(i + 1)
+		known := err == nil && t != duck.TYPE_INVALID && t != duck.TYPE_ANY && t != duck.TYPE_SQLNULL
 		if f == 1 {
 			args[i].Value, err = decodeBinary(oid, p, known)
 		} else {

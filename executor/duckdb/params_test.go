@@ -135,6 +135,21 @@ func TestTypedTextParams(t *testing.T) {
 func TestBadParams(t *testing.T) {
 	db := open(t)
 	for _, c := range []struct {
+		sql    string
+		params [][]byte
+		code   string
+	}{
+		{`select $1, $2`, [][]byte{[]byte("1")}, "08P01"},
+		{`select $1`, [][]byte{[]byte("1"), []byte("2")}, "08P01"},
+		{`select $1`, nil, "42P02"},
+	} {
+		_, err := db.Execute(context.Background(), &executor.Request{SQL: c.sql, Params: c.params})
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != c.code {
+			t.Errorf("%s with %d parameters: got %v, want %s", c.sql, len(c.params), err, c.code)
+		}
+	}
+	for _, c := range []struct {
 		oid    uint32
 		format int16
 		param  string
