@@ -249,7 +249,7 @@ func TestVersion(t *testing.T) {
 	db := open(t)
 	// SQLAlchemy 1.4's _get_server_version_info.
 	re := regexp.MustCompile(`.*(?:PostgreSQL|EnterpriseDB) (\d+)\.?(\d+)?(?:\.(\d+))?(?:\.\d+)?(?:devel|beta)?`)
-	for _, sql := range []string{"select pg_catalog.version()", "select version()", "SELECT VERSION();"} {
+	for _, sql := range []string{"select pg_catalog.version()", "select version()", "SELECT VERSION();", "Select Version()"} {
 		a := query(t, db, sql)
 		v := *a.rows[0][0]
 		m := re.FindStringSubmatch(v)

@@ -8,7 +8,7 @@
 // Execute takes one statement. Settings are applied first (settings.go),
 // then the text is checked against the catalog queries of the tools
 // (compat.go) and, if it is one, replaced by the DuckDB query that answers
-// it. The statement is prepared on a connection of the pool, its
+// it (catalog.go). The statement is prepared on a connection of the pool, its
 // parameters decoded and bound (params.go), and run; the rows are encoded
 // as they are read, each column in the format the request asks for
 // (types.go for text, binary.go for binary), behind a RowDescription with
