@@ -394,9 +394,15 @@ with eng.connect() as c:
 			}
 			return strings.TrimSuffix(v.UTC().Format("2006-01-02T15:04:05.000000"), ".000000")
 		case duck.Interval:
-			// psycopg2 counts a month as 30 days.
-			days := int64(v.Months)*30 + int64(v.Days)
+			// psycopg2 counts a year as 365 days and a month as 30.
+			days := int64(v.Months/12)*365 + int64(v.Months%12)*30 + int64(v.Days)
 			return fmt.Sprintf("td:%d:%d:%d", days, v.Micros/1e6, v.Micros%1e6)
+		case []byte:
+			if col != "u" {
+				return canon(v)
+			}
+			h := hex.EncodeToString(v)
+			return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 		case duck.UUID:
 			h := hex.EncodeToString(v[:])
 			return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
