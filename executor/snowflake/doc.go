@@ -28,13 +28,24 @@
 //
 // Times keep microseconds, as PostgreSQL's do (Snowflake's nanoseconds are
 // rounded). Binary result formats are derived from the text answer with
-// internal/pgformat. Numbers come from the driver in its higher-precision
-// mode (big.Int and big.Float instead of float64). A scaled NUMBER of more
-// than 18 digits reaches the driver's big.Float divided in binary at the
-// integer's own precision, which can round away its last digit in Arrow
-// results: the exact decimal is recovered when only one decimal rounds to
-// that big.Float, and Execute fails with ErrInexactNumber when two do
-// (about a quarter of 24-digit values); it never answers a wrong digit.
-// JSON results (the session parameter GO_QUERY_RESULT_FORMAT=json in the
-// DSN) are exact.
+// internal/pgformat.
+//
+// A statement that returns rows runs through the driver's own connection
+// with its Arrow batches on (arrow.go): Arrow results arrive as the records
+// Snowflake sent, and each column is printed from Snowflake's encoding —
+// a NUMBER from its scaled integer (Int8 to Int64, or Decimal128 beyond
+// int64) and the scale, so NUMBER(38,s) is exact; timestamps from their
+// epoch integers or structs; TIME from its scaled integer. The driver's
+// Go values, which turn scaled NUMBERs into binary floats, are used only
+// when Snowflake answers in JSON (the session parameter
+// GO_QUERY_RESULT_FORMAT=json, or statements Snowflake always answers in
+// JSON): the driver parses those NUMBERs into 127-bit floats, from which
+// the decimal is recovered exactly up to an unscaled 2^126, and Execute
+// fails with ErrInexactNumber beyond it rather than answer a wrong digit.
+// Statements without rows go through database/sql.
+//
+// The driver's Arrow batches cast TIME columns to time64; Snowflake sends
+// TIME(0) to TIME(4) as Int32, which that cast rejects, so such a column
+// in an Arrow result fails the statement (TIME and TIME(9), the default,
+// are Int64 and work).
 package snowflake

@@ -2,7 +2,6 @@ package snowflake
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -40,11 +39,12 @@ type column struct {
 	loc       *time.Location // TIMESTAMP_LTZ and _TZ are printed in it
 }
 
-func newColumn(ct *sql.ColumnType, loc *time.Location) column {
-	c := column{name: ct.Name(), typ: ct.DatabaseTypeName(), size: -1, typmod: -1, loc: loc}
+// newColumn describes a column the driver reports as typ (its
+// DatabaseTypeName) with precision p and scale s.
+func newColumn(name, typ string, p, s int64, loc *time.Location) column {
+	c := column{name: name, typ: typ, size: -1, typmod: -1, loc: loc}
 	switch c.typ {
 	case "FIXED":
-		p, s, _ := ct.DecimalSize()
 		c.precision, c.scale = int(p), int(s)
 		if s == 0 && p <= 18 {
 			c.oid, c.size = oidInt8, 8
@@ -59,6 +59,7 @@ func newColumn(ct *sql.ColumnType, loc *time.Location) column {
 		c.oid, c.size = oidDate, 4
 	case "TIME":
 		c.oid, c.size = oidTime, 8
+		c.scale = int(p) // the driver reports TIME's scale as its precision
 	case "TIMESTAMP_NTZ":
 		c.oid, c.size = oidTimestamp, 8
 	case "TIMESTAMP_LTZ", "TIMESTAMP_TZ":
@@ -105,10 +106,10 @@ func (c column) appendText(b []byte, v any) ([]byte, error) {
 	return nil, fmt.Errorf("unexpected %T for %s", v, c.typ)
 }
 
-// appendNumber prints a FIXED value: int64 or string (scale 0, precision
-// up to 18), *big.Int or big.Int (larger precision), *big.Float or
-// big.Float (a scale), or the decimal text without the driver's higher
-// precision.
+// appendNumber prints a FIXED value as the driver returns it from a JSON
+// result in its higher-precision mode: int64 or string (scale 0,
+// precision up to 18), big.Int (larger precision) or big.Float (a
+// scale); or the decimal text without that mode.
 func (c column) appendNumber(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case int64:
@@ -117,10 +118,10 @@ func (c column) appendNumber(b []byte, v any) ([]byte, error) {
 		return c.appendDecimal(b, v.String())
 	case big.Int:
 		return c.appendDecimal(b, v.String())
-	case *big.Float:
-		return c.appendFloat(b, v, arrowQuotient)
 	case big.Float:
-		return c.appendFloat(b, &v, jsonQuotient)
+		return c.appendFloat(b, &v)
+	case *big.Float:
+		return c.appendFloat(b, v)
 	case string:
 		return c.appendDecimal(b, v)
 	case float64:
@@ -129,14 +130,14 @@ func (c column) appendNumber(b []byte, v any) ([]byte, error) {
 	return nil, fmt.Errorf("unexpected %T for NUMBER", v)
 }
 
-// appendFloat appends a scaled NUMBER the driver made a big.Float of with
-// quotient. Up to precision 18 the big.Float rounds back to the exact
-// decimal. Beyond it, the driver may have rounded away the last digit:
-// the value is the one neighbouring decimal that quotient turns into the
-// same big.Float, and an error when two do.
-func (c column) appendFloat(b []byte, f *big.Float, quotient func(n, pow *big.Int) *big.Float) ([]byte, error) {
-	if c.precision <= 18 || c.scale == 0 {
-		return append(b, f.Text('f', c.scale)...), nil
+// appendFloat appends a scaled NUMBER the driver parsed from its decimal
+// text into a big.Float of 127 bits, rounding away from zero. The value
+// is the one decimal with c.scale digits that parses to f; two do only
+// when the unscaled integer exceeds 2^126, and then appendFloat fails
+// with ErrInexactNumber rather than guess.
+func (c column) appendFloat(b []byte, f *big.Float) ([]byte, error) {
+	if c.scale == 0 {
+		return append(b, f.Text('f', 0)...), nil
 	}
 	pow := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(c.scale)), nil)
 	x := new(big.Float).SetPrec(f.Prec()+256).Mul(f, new(big.Float).SetInt(pow))
@@ -144,7 +145,7 @@ func (c column) appendFloat(b []byte, f *big.Float, quotient func(n, pow *big.In
 	var found *big.Int
 	for d := int64(-1); d <= 1; d++ {
 		cand := new(big.Int).Add(n, big.NewInt(d))
-		if quotient(cand, pow).Cmp(f) != 0 {
+		if q, ok := parsed(cand, c.scale); !ok || q.Cmp(f) != 0 {
 			continue
 		}
 		if found != nil {
@@ -155,28 +156,21 @@ func (c column) appendFloat(b []byte, f *big.Float, quotient func(n, pow *big.In
 	if found == nil {
 		return nil, fmt.Errorf("%w: NUMBER(%d,%d) near %s", ErrInexactNumber, c.precision, c.scale, f.Text('f', c.scale))
 	}
-	return c.appendDecimal(b, scaled(found, c.scale))
+	return c.appendDecimal(b, scaledText(found.String(), c.scale))
 }
 
-// arrowQuotient is how the driver divides an Arrow NUMBER (Decimal128 or
-// integer) by its scale.
-func arrowQuotient(n, pow *big.Int) *big.Float {
-	return new(big.Float).Quo(new(big.Float).SetInt(n), new(big.Float).SetInt(pow))
+// parsed is the big.Float the driver makes of the decimal n/10^scale.
+func parsed(n *big.Int, scale int) (*big.Float, bool) {
+	f, _, err := big.ParseFloat(scaledText(n.String(), scale), 10, 127, big.AwayFromZero)
+	return f, err == nil
 }
 
-// jsonQuotient is how the driver parses a JSON NUMBER with a scale.
-func jsonQuotient(n, pow *big.Int) *big.Float {
-	scale := len(pow.String()) - 1
-	f, _, err := big.ParseFloat(scaled(n, scale), 10, 127, big.AwayFromZero)
-	if err != nil {
-		return new(big.Float)
+// scaledText prints the integer in decimal text s with scale digits
+// after the point.
+func scaledText(s string, scale int) string {
+	if scale == 0 {
+		return s
 	}
-	return f
-}
-
-// scaled prints the unscaled integer n with scale digits after the point.
-func scaled(n *big.Int, scale int) string {
-	s := n.String()
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	if len(s) <= scale {

@@ -3,8 +3,10 @@ package snowflake
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -28,9 +30,10 @@ var (
 	// ErrBinaryResult is returned when a binary result format is asked
 	// for a column whose binary form does not follow from its text.
 	ErrBinaryResult = errors.New("snowflake: a requested column cannot be sent in binary format")
-	// ErrInexactNumber is returned when the driver rounded a scaled
-	// NUMBER of more than 18 digits so that its exact value cannot be
-	// told: two decimals round to what it returned.
+	// ErrInexactNumber is returned when Snowflake answers a statement in
+	// JSON, not Arrow, with a scaled NUMBER whose unscaled integer
+	// exceeds 2^126: the driver parses it into 127 bits, which two
+	// neighbouring decimals can round to.
 	ErrInexactNumber = errors.New("snowflake: the driver rounded a NUMBER beyond recovery")
 )
 
@@ -101,22 +104,56 @@ func (w *Warehouse) Execute(ctx context.Context, req *executor.Request) (*execut
 	if err != nil {
 		return nil, err
 	}
-	rows, err := w.db.QueryContext(qctx, placeholders(req.SQL), args...)
-	if err != nil {
-		return nil, w.fail(ctx, err)
-	}
-	defer rows.Close()
-	kind := firstKeyword(req.SQL)
 	var res *executor.Result
-	if returnsRows(kind) {
-		res, err = readRows(ctx, rows, loc, req.MaxBytes)
+	if kind := firstKeyword(req.SQL); returnsRows(kind) {
+		res, err = w.query(ctx, qctx, placeholders(req.SQL), args, loc, req.MaxBytes)
 	} else {
-		res, err = commandResult(rows, kind)
+		res, err = w.command(qctx, placeholders(req.SQL), args, kind)
 	}
 	if err != nil {
 		return nil, w.fail(ctx, err)
 	}
 	return binaryResult(res, req)
+}
+
+// query runs a statement that returns rows on a pooled session, through
+// the driver's connection itself, so that Arrow results arrive as records
+// (arrowContext) rather than as the driver's Go values.
+func (w *Warehouse) query(ctx, qctx context.Context, sql string, args []any, loc *time.Location, maxBytes int) (*executor.Result, error) {
+	conn, err := w.db.Conn(qctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	var res *executor.Result
+	err = conn.Raw(func(dc any) error {
+		q, ok := dc.(driver.QueryerContext)
+		if !ok {
+			return errors.New("snowflake: the driver's connection cannot run queries")
+		}
+		rows, err := q.QueryContext(arrowContext(qctx), sql, named)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		res, err = readRows(ctx, rows, loc, maxBytes)
+		return err
+	})
+	return res, err
+}
+
+// command runs a statement without rows.
+func (w *Warehouse) command(qctx context.Context, sql string, args []any, kind string) (*executor.Result, error) {
+	rows, err := w.db.QueryContext(qctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return commandResult(rows, kind)
 }
 
 // statementContext carries the request's query tag (Request.Dashboard,
@@ -180,40 +217,27 @@ func (w *Warehouse) fail(ctx context.Context, err error) error {
 }
 
 // readRows encodes a statement's rows: RowDescription, DataRows,
-// CommandComplete.
-func readRows(ctx context.Context, rows *sql.Rows, loc *time.Location, maxBytes int) (*executor.Result, error) {
-	cts, err := rows.ColumnTypes()
-	if err != nil {
-		return nil, err
+// CommandComplete. Arrow results are read as records; a JSON result
+// (Snowflake answers some statements in JSON whatever the format asked
+// for) row by row, as the driver's Go values.
+func readRows(ctx context.Context, dr driver.Rows, loc *time.Location, maxBytes int) (*executor.Result, error) {
+	rows, ok := dr.(driverRows)
+	if !ok {
+		return nil, fmt.Errorf("snowflake: the driver returned %T, without Arrow batches or column types", dr)
 	}
-	cols := make([]column, len(cts))
-	for i, ct := range cts {
-		cols[i] = newColumn(ct, loc)
-	}
+	cols := driverColumns(rows, loc)
 	var b pgwire.Builder
 	rowDescription(&b, cols)
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
 	var n int64
-	for rows.Next() {
-		if n%checkInterval == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		if err := dataRow(&b, cols, vals); err != nil {
-			return nil, err
-		}
-		n++
-		if maxBytes > 0 && len(b.B) > maxBytes {
-			return nil, executor.ErrTooLarge
-		}
+	batches, err := rows.GetArrowBatches()
+	var se *gosnowflake.SnowflakeError
+	switch {
+	case err == nil:
+		n, err = readBatches(ctx, &b, batches, cols, maxBytes)
+	case errors.As(err, &se) && se.Number == gosnowflake.ErrNonArrowResponseInArrowBatches:
+		n, err = readValues(ctx, &b, rows, cols, maxBytes)
 	}
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	tag := "SELECT " + strconv.FormatInt(n, 10)
@@ -224,6 +248,56 @@ func readRows(ctx context.Context, rows *sql.Rows, loc *time.Location, maxBytes 
 		return nil, executor.ErrTooLarge
 	}
 	return &executor.Result{Wire: b.B, Rows: n, Tag: tag}, nil
+}
+
+// driverRows is what readRows needs of the driver's rows.
+type driverRows interface {
+	driver.Rows
+	driver.RowsColumnTypeDatabaseTypeName
+	driver.RowsColumnTypePrecisionScale
+	gosnowflake.SnowflakeRows
+}
+
+// driverColumns describes the columns of the driver's rows.
+func driverColumns(rows driverRows, loc *time.Location) []column {
+	names := rows.Columns()
+	cols := make([]column, len(names))
+	for i, name := range names {
+		p, s, _ := rows.ColumnTypePrecisionScale(i)
+		cols[i] = newColumn(name, rows.ColumnTypeDatabaseTypeName(i), p, s, loc)
+	}
+	return cols
+}
+
+// readValues appends a DataRow for each row the driver returns as Go
+// values, and returns the number of rows.
+func readValues(ctx context.Context, b *pgwire.Builder, rows driver.Rows, cols []column, maxBytes int) (int64, error) {
+	vals := make([]driver.Value, len(cols))
+	var n int64
+	for {
+		if n%checkInterval == 0 && ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		if err := rows.Next(vals); err == io.EOF {
+			return n, nil
+		} else if err != nil {
+			return n, err
+		}
+		err := appendRow(b, cols, func(dst []byte, i int) ([]byte, bool, error) {
+			if vals[i] == nil {
+				return dst, false, nil
+			}
+			dst, err := cols[i].appendText(dst, vals[i])
+			return dst, true, err
+		})
+		if err != nil {
+			return n, err
+		}
+		n++
+		if maxBytes > 0 && len(b.B) > maxBytes {
+			return n, executor.ErrTooLarge
+		}
+	}
 }
 
 func rowDescription(b *pgwire.Builder, cols []column) {
@@ -241,24 +315,26 @@ func rowDescription(b *pgwire.Builder, cols []column) {
 	b.Finish()
 }
 
-func dataRow(b *pgwire.Builder, cols []column, vals []any) error {
+// appendRow appends a DataRow of len(cols) values: value appends value i
+// in text format to dst, or reports false for NULL.
+func appendRow(b *pgwire.Builder, cols []column, value func(dst []byte, i int) ([]byte, bool, error)) error {
 	if cap(b.B)-len(b.B) < 4096 {
 		b.B = slices.Grow(b.B, max(len(b.B), 64<<10))
 	}
 	b.Begin('D')
-	b.Int16(int16(len(vals)))
-	for i, v := range vals {
-		if v == nil {
-			b.Int32(-1)
-			continue
-		}
+	b.Int16(int16(len(cols)))
+	for i := range cols {
 		at := len(b.B)
 		b.B = append(b.B, 0, 0, 0, 0)
 		var err error
-		if b.B, err = cols[i].appendText(b.B, v); err != nil {
+		var ok bool
+		if b.B, ok, err = value(b.B, i); err != nil {
 			return fmt.Errorf("snowflake: column %q: %w", cols[i].name, err)
 		}
 		l := len(b.B) - at - 4
+		if !ok {
+			b.B, l = b.B[:at+4], -1
+		}
 		b.B[at], b.B[at+1], b.B[at+2], b.B[at+3] = byte(l>>24), byte(l>>16), byte(l>>8), byte(l)
 	}
 	b.Finish()
@@ -351,7 +427,8 @@ func (w *Warehouse) Describe(ctx context.Context, req *executor.Request) (*execu
 	}
 	cols := make([]column, len(cts))
 	for i, ct := range cts {
-		cols[i] = newColumn(ct, loc)
+		p, s, _ := ct.DecimalSize()
+		cols[i] = newColumn(ct.Name(), ct.DatabaseTypeName(), p, s, loc)
 	}
 	var b pgwire.Builder
 	rowDescription(&b, cols)

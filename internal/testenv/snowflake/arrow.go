@@ -44,15 +44,32 @@ func arrowChunk(cols []column, rows [][]any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// fitsInt64 reports whether every fixed value of column i fits in int64,
-// so the chunk can carry it as Snowflake does, in the narrowest integer.
-func fitsInt64(rows [][]any, i int) bool {
+// fixedType is the Arrow type Snowflake sends a chunk of column i's
+// fixed values in: the narrowest of Int8, Int16, Int32 and Int64 (SB1 to
+// SB8) that holds them all, else Decimal128 (SB16), whatever the
+// column's precision; the scale travels in the field's metadata.
+func fixedType(rows [][]any, i int, scale int) (arrow.DataType, string) {
+	bits := 0
 	for _, r := range rows {
-		if n, ok := r[i].(*big.Int); ok && !n.IsInt64() {
-			return false
+		if n, ok := r[i].(*big.Int); ok {
+			b := n.BitLen()
+			if n.Sign() < 0 && new(big.Int).Add(n, big.NewInt(1)).BitLen() < b {
+				b-- // -2^k fits in k+1 bits
+			}
+			bits = max(bits, b)
 		}
 	}
-	return true
+	switch {
+	case bits < 8:
+		return arrow.PrimitiveTypes.Int8, "SB1"
+	case bits < 16:
+		return arrow.PrimitiveTypes.Int16, "SB2"
+	case bits < 32:
+		return arrow.PrimitiveTypes.Int32, "SB4"
+	case bits < 64:
+		return arrow.PrimitiveTypes.Int64, "SB8"
+	}
+	return &arrow.Decimal128Type{Precision: 38, Scale: int32(scale)}, "SB16"
 }
 
 // arrowField is the column's Arrow field with Snowflake's field metadata.
@@ -61,10 +78,7 @@ func (c column) arrowField(rows [][]any, i int) arrow.Field {
 	physical := ""
 	switch c.typ {
 	case "fixed":
-		t, physical = arrow.PrimitiveTypes.Int64, "SB8"
-		if !fitsInt64(rows, i) {
-			t, physical = &arrow.Decimal128Type{Precision: 38, Scale: int32(c.scale)}, "SB16"
-		}
+		t, physical = fixedType(rows, i, c.scale)
 	case "real":
 		t, physical = arrow.PrimitiveTypes.Float64, "DOUBLE"
 	case "text", "variant", "object", "array":
@@ -118,6 +132,12 @@ func (c column) appendArrow(b array.Builder, v any) {
 		return
 	}
 	switch b := b.(type) {
+	case *array.Int8Builder:
+		b.Append(int8(v.(*big.Int).Int64()))
+	case *array.Int16Builder:
+		b.Append(int16(v.(*big.Int).Int64()))
+	case *array.Int32Builder:
+		b.Append(int32(v.(*big.Int).Int64()))
 	case *array.Int64Builder:
 		switch v := v.(type) {
 		case *big.Int:

@@ -22,8 +22,11 @@
 // # Types
 //
 // DuckDB result columns map to Snowflake types as follows, and are
-// encoded as Snowflake encodes them (numbers as scaled integers, times as
-// scaled integers or epoch/fraction/timezone structs):
+// encoded as Snowflake encodes them: numbers as scaled integers, in each
+// chunk the narrowest of Int8, Int16, Int32 and Int64 that holds the
+// chunk's values, else Decimal128, whatever the declared precision, with
+// the scale in the field's metadata; times as scaled integers or
+// epoch/fraction/timezone structs:
 //
 //	DECIMAL(p,s)                       NUMBER(p,s)  (FIXED)
 //	HUGEINT, UBIGINT                   NUMBER(38,0)
