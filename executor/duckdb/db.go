@@ -105,6 +105,37 @@ func (d *DB) Execute(ctx context.Context, req *executor.Request) (*executor.Resu
 	return res, nil
 }
 
+// bounded returns a statement that answers as stmt (a SELECT of sql)
+// does, but stops after as many rows as an answer of at most maxBytes can
+// hold: DuckDB builds the whole answer before handing out its first row,
+// so the bound must reach it before it starts. Every DataRow takes at
+// least 7 bytes and 4 a column, so an answer with more rows than that is
+// larger than maxBytes whatever its values; reading that many rows
+// proves it. When the wrapping cannot keep the answer's columns as they
+// are (two columns of one name would be renamed) or does not prepare,
+// stmt is kept.
+func bounded(ctx context.Context, c *duck.Conn, stmt *duck.Stmt, sql string, maxBytes int) *duck.Stmt {
+	n, err := stmt.ColumnCount()
+	if err != nil || n == 0 {
+		return stmt
+	}
+	seen := make(map[string]bool, n)
+	for i := range n {
+		name, err := stmt.ColumnName(i)
+		if err != nil || seen[strings.ToLower(name)] {
+			return stmt
+		}
+		seen[strings.ToLower(name)] = true
+	}
+	limit := maxBytes/(7+4*n) + 1
+	ds, err := c.PrepareContext(ctx, "SELECT * FROM (\n"+sql+"\n) AS sqlcached_bounded LIMIT "+strconv.Itoa(limit))
+	if err != nil {
+		return stmt
+	}
+	stmt.Close()
+	return ds.(*duck.Stmt)
+}
+
 // withConn calls f with a DuckDB connection of the pool.
 func (d *DB) withConn(ctx context.Context, f func(c *duck.Conn) error) error {
 	conn, err := d.db.Conn(ctx)
@@ -186,11 +217,15 @@ func run(ctx context.Context, c *duck.Conn, req *executor.Request, sql string, s
 		return nil, err
 	}
 	stmt := ds.(*duck.Stmt)
-	defer stmt.Close()
 	st, err := stmt.StatementType()
 	if err != nil {
+		stmt.Close()
 		return nil, err
 	}
+	if st == duck.STATEMENT_TYPE_SELECT && req.MaxBytes > 0 {
+		stmt = bounded(ctx, c, stmt, sql, req.MaxBytes)
+	}
+	defer stmt.Close()
 	args, err := bindArgs(stmt, req)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ package duckdb
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +269,38 @@ func TestTooLarge(t *testing.T) {
 	req.MaxBytes = len(res.Wire) - 1
 	if _, err := db.Execute(context.Background(), req); !errors.Is(err, executor.ErrTooLarge) {
 		t.Fatalf("got %v, want ErrTooLarge", err)
+	}
+}
+
+// An answer far larger than the bound is refused without being built:
+// 10 GB of rows would take DuckDB minutes and the machine's memory.
+func TestTooLargeIsNotBuilt(t *testing.T) {
+	db := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	t0 := time.Now()
+	_, err := db.Execute(ctx, &executor.Request{SQL: `select range, repeat('x', 100) as pad from range(100000000)`, MaxBytes: 1 << 20})
+	if !errors.Is(err, executor.ErrTooLarge) {
+		t.Fatalf("got %v after %v, want ErrTooLarge", err, time.Since(t0))
+	}
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.TotalAlloc) - int64(before.TotalAlloc); grew > 64<<20 {
+		t.Errorf("refusing the answer allocated %d MiB in Go", grew>>20)
+	}
+	// Columns of one name keep their names: the bound steps aside.
+	dup, err := db.Execute(context.Background(), &executor.Request{SQL: `select 1 as a, 2 as a`, MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := decode(t, dup.Wire).fields; len(f) != 2 || string(f[0].Name) != "a" || string(f[1].Name) != "a" {
+		t.Errorf("columns %v, want a, a", f)
+	}
+	// Order and LIMIT inside the statement are kept.
+	r, err := db.Execute(context.Background(), &executor.Request{SQL: `select range from range(10) order by range desc limit 3`, MaxBytes: 1 << 20})
+	if err != nil || r.Rows != 3 || !strings.Contains(string(r.Wire), "\x00\x00\x00\x019") {
+		t.Errorf("ordered answer under a bound: %v %q", err, r.Wire)
 	}
 }
 
