@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(
 	postgresql postgresql-contrib redis-server pgbouncer pgpool2
 	python3-psycopg2 python3-sqlalchemy libpostgresql-jdbc-java default-jdk-headless
-	odbc-postgresql unixodbc python3-pyodbc
+	odbc-postgresql unixodbc python3-pyodbc prometheus
 )
 # Node.js and npm, unless the machine has them already (another build of
 # Node.js may hold the name nodejs).
