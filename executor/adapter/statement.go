@@ -81,26 +81,18 @@ func local(cols []column, rows [][]string, tag string, formats []int16) *result 
 	if tag == "SHOW" {
 		res.count = false
 	}
-	var b pgwire.Builder
-	b.Begin('T')
-	b.Int16(int16(len(cols)))
+	fields := make([]pgwire.Field, len(cols))
 	for i, c := range cols {
-		b.String(c.name)
-		b.Int32(0)
-		b.Int16(0)
-		b.Int32(int32(c.oid))
+		fields[i] = pgwire.Field{Name: c.name, TypeOID: c.oid, Size: -1, TypeMod: -1, Format: format(formats, i)}
 		switch c.oid {
 		case oidBool:
-			b.Int16(1)
+			fields[i].Size = 1
 		case oidInt4:
-			b.Int16(4)
-		default:
-			b.Int16(-1)
+			fields[i].Size = 4
 		}
-		b.Int32(-1)
-		b.Int16(format(formats, i))
 	}
-	b.Finish()
+	var b pgwire.Builder
+	b.RowDescription(fields)
 	res.fields = b.B
 	for _, row := range rows {
 		var d pgwire.Builder

@@ -177,19 +177,12 @@ func returnsRows(st duck.StmtType, names []string) bool {
 // appendRowDescription appends the RowDescription of columns names of
 // types cols, with the format codes formats.
 func appendRowDescription(b *pgwire.Builder, names []string, cols []*colType, formats []int16) {
-	b.Begin('T')
-	b.Int16(int16(len(names)))
+	fields := make([]pgwire.Field, len(names))
 	for i, name := range names {
 		oid, size, mod := cols[i].describe()
-		b.String(name)
-		b.Int32(0)
-		b.Int16(0)
-		b.Int32(int32(oid))
-		b.Int16(size)
-		b.Int32(mod)
-		b.Int16(formats[i])
+		fields[i] = pgwire.Field{Name: name, TypeOID: oid, Size: size, TypeMod: mod, Format: formats[i]}
 	}
-	b.Finish()
+	b.RowDescription(fields)
 }
 
 // columnFormats is the format code of each of n columns, checking that

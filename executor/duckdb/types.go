@@ -14,6 +14,7 @@ import (
 	"time"
 
 	duck "github.com/duckdb/duckdb-go/v2"
+	"github.com/sqlcached/sqlcached/internal/pgformat"
 )
 
 // colType is a column's DuckDB type, parsed from the name the driver
@@ -297,9 +298,9 @@ func appendScalar(b []byte, t *colType, v any) []byte {
 	case uint64:
 		return strconv.AppendUint(b, v, 10)
 	case float32:
-		return appendFloat(b, float64(v), 32)
+		return pgformat.AppendFloat(b, float64(v), 32)
 	case float64:
-		return appendFloat(b, v, 64)
+		return pgformat.AppendFloat(b, v, 64)
 	case string:
 		return append(b, v...)
 	case *big.Int:
@@ -328,55 +329,12 @@ func appendScalar(b []byte, t *colType, v any) []byte {
 	}
 }
 
-// appendFloat formats f as PostgreSQL does (extra_float_digits 1, the
-// default since PostgreSQL 12: the shortest exact form).
-func appendFloat(b []byte, f float64, bits int) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(b, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(b, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(b, "-Infinity"...)
-	case f == 0:
-		if math.Signbit(f) {
-			return append(b, "-0"...)
-		}
-		return append(b, '0')
-	}
-	e := strconv.AppendFloat(nil, f, 'e', -1, bits)
-	i := bytes.IndexByte(e, 'e')
-	exp, _ := strconv.Atoi(string(e[i+1:]))
-	maxExp := 15
-	if bits == 32 {
-		maxExp = 6
-	}
-	if exp < -4 || exp >= maxExp {
-		return append(b, e...)
-	}
-	return strconv.AppendFloat(b, f, 'f', -1, bits)
-}
-
 // appendDecimal formats d with exactly its scale's digits.
 func appendDecimal(b []byte, d duck.Decimal) []byte {
 	if d.Value == nil {
 		return append(b, '0')
 	}
-	s := d.Value.String()
-	if strings.HasPrefix(s, "-") {
-		b = append(b, '-')
-		s = s[1:]
-	}
-	scale := int(d.Scale)
-	if scale == 0 {
-		return append(b, s...)
-	}
-	if len(s) <= scale {
-		s = strings.Repeat("0", scale-len(s)+1) + s
-	}
-	b = append(b, s[:len(s)-scale]...)
-	b = append(b, '.')
-	return append(b, s[len(s)-scale:]...)
+	return pgformat.AppendScaled(b, d.Value.String(), int(d.Scale))
 }
 
 func appendUUID(b []byte, u []byte) []byte {
@@ -415,66 +373,29 @@ func appendTime(b []byte, t *colType, v time.Time) []byte {
 	}
 	switch kind {
 	case "DATE":
-		return appendYear(b, v, "2006-01-02")
+		return pgformat.AppendTime(b, v, "2006-01-02")
 	case "TIME":
 		return v.AppendFormat(b, "15:04:05.999999")
 	case "TIMETZ":
 		b = v.AppendFormat(b, "15:04:05.999999")
-		return appendOffset(b, v)
+		return pgformat.AppendOffset(b, v)
 	case "TIMESTAMP_NS":
-		return appendYear(b, v, "2006-01-02 15:04:05.999999999")
+		return pgformat.AppendTime(b, v, "2006-01-02 15:04:05.999999999")
 	case "TIMESTAMPTZ":
 		loc := time.UTC
 		if t.loc != nil {
 			loc = t.loc
 		}
 		v = v.In(loc)
-		b = appendYear(b, v, "2006-01-02 15:04:05.999999")
+		b = pgformat.AppendTime(b, v, "2006-01-02 15:04:05.999999")
 		if y := len(b) - 3; y >= 0 && string(b[y:]) == " BC" {
-			b = appendOffset(b[:y], v)
+			b = pgformat.AppendOffset(b[:y], v)
 			return append(b, " BC"...)
 		}
-		return appendOffset(b, v)
+		return pgformat.AppendOffset(b, v)
 	default:
-		return appendYear(b, v, "2006-01-02 15:04:05.999999")
+		return pgformat.AppendTime(b, v, "2006-01-02 15:04:05.999999")
 	}
-}
-
-// appendYear formats v, with PostgreSQL's " BC" for years before 1.
-func appendYear(b []byte, v time.Time, layout string) []byte {
-	if v.Year() > 0 {
-		return v.AppendFormat(b, layout)
-	}
-	// Year 0 is 1 BC.
-	bc := v.AddDate(1-2*v.Year(), 0, 0)
-	b = bc.AppendFormat(b, layout)
-	return append(b, " BC"...)
-}
-
-func appendOffset(b []byte, v time.Time) []byte {
-	_, off := v.Zone()
-	sign := byte('+')
-	if off < 0 {
-		sign, off = '-', -off
-	}
-	b = append(b, sign)
-	b = appendTwo(b, off/3600)
-	if m, s := off%3600/60, off%60; m != 0 || s != 0 {
-		b = append(b, ':')
-		b = appendTwo(b, m)
-		if s != 0 {
-			b = append(b, ':')
-			b = appendTwo(b, s)
-		}
-	}
-	return b
-}
-
-func appendTwo(b []byte, n int) []byte {
-	if n < 10 {
-		b = append(b, '0')
-	}
-	return strconv.AppendInt(b, int64(n), 10)
 }
 
 // appendInterval formats v as PostgreSQL's IntervalStyle postgres does.
@@ -673,4 +594,9 @@ func appendJSONString(b []byte, s string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s)
 	return append(b, bytes.TrimRight(buf.Bytes(), "\n")...)
+}
+
+// appendTwo appends n (0 to 99) in two digits.
+func appendTwo(b []byte, n int) []byte {
+	return append(b, byte('0'+n/10), byte('0'+n%10))
 }

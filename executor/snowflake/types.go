@@ -1,14 +1,14 @@
 package snowflake
 
 import (
-	"bytes"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"math/big"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sqlcached/sqlcached/internal/pgformat"
 )
 
 // PostgreSQL type OIDs.
@@ -168,19 +168,7 @@ func parsed(n *big.Int, scale int) (*big.Float, bool) {
 // scaledText prints the integer in decimal text s with scale digits
 // after the point.
 func scaledText(s string, scale int) string {
-	if scale == 0 {
-		return s
-	}
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	if len(s) <= scale {
-		s = strings.Repeat("0", scale-len(s)+1) + s
-	}
-	s = s[:len(s)-scale] + "." + s[len(s)-scale:]
-	if neg {
-		s = "-" + s
-	}
-	return s
+	return string(pgformat.AppendScaled(nil, s, scale))
 }
 
 // appendDecimal appends decimal text with exactly c.scale digits after
@@ -235,20 +223,7 @@ func appendFloat8(b []byte, v any) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unexpected %T for FLOAT", v)
 	}
-	switch {
-	case math.IsNaN(f):
-		return append(b, "NaN"...), nil
-	case math.IsInf(f, 1):
-		return append(b, "Infinity"...), nil
-	case math.IsInf(f, -1):
-		return append(b, "-Infinity"...), nil
-	}
-	e := strconv.AppendFloat(nil, f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(string(e[bytes.IndexByte(e, 'e')+1:]))
-	if exp < -4 || exp >= 15 {
-		return append(b, e...), nil
-	}
-	return strconv.AppendFloat(b, f, 'f', -1, 64), nil
+	return pgformat.AppendFloat(b, f, 64), nil
 }
 
 // appendBool prints a BOOLEAN: bool from Arrow, "1"/"0" or
@@ -277,42 +252,13 @@ func appendBool(b []byte, v any) ([]byte, error) {
 func (c column) appendTime(b []byte, t time.Time) []byte {
 	switch c.oid {
 	case oidDate:
-		return appendYear(b, t, "2006-01-02")
+		return pgformat.AppendTime(b, t, "2006-01-02")
 	case oidTime:
 		return t.Round(time.Microsecond).AppendFormat(b, "15:04:05.999999")
 	case oidTimestamp:
-		return appendYear(b, t.Round(time.Microsecond), "2006-01-02 15:04:05.999999")
+		return pgformat.AppendTime(b, t.Round(time.Microsecond), "2006-01-02 15:04:05.999999")
 	}
 	t = t.Round(time.Microsecond).In(c.loc)
-	b = appendYear(b, t, "2006-01-02 15:04:05.999999")
-	return appendOffset(b, t)
-}
-
-// appendYear formats t, with PostgreSQL's " BC" for years before 1.
-func appendYear(b []byte, t time.Time, layout string) []byte {
-	if t.Year() > 0 {
-		return t.AppendFormat(b, layout)
-	}
-	bc := t.AddDate(1-2*t.Year(), 0, 0) // year 0 is 1 BC
-	b = bc.AppendFormat(b, layout)
-	return append(b, " BC"...)
-}
-
-// appendOffset appends t's UTC offset as PostgreSQL prints it: +HH, with
-// :MM and :SS when they are not zero.
-func appendOffset(b []byte, t time.Time) []byte {
-	_, off := t.Zone()
-	sign := byte('+')
-	if off < 0 {
-		sign, off = '-', -off
-	}
-	b = append(b, sign)
-	b = append(b, fmt.Sprintf("%02d", off/3600)...)
-	if m, s := off%3600/60, off%60; m != 0 || s != 0 {
-		b = append(b, fmt.Sprintf(":%02d", m)...)
-		if s != 0 {
-			b = append(b, fmt.Sprintf(":%02d", s)...)
-		}
-	}
-	return b
+	b = pgformat.AppendTime(b, t, "2006-01-02 15:04:05.999999")
+	return pgformat.AppendOffset(b, t)
 }

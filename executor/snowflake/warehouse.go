@@ -301,18 +301,11 @@ func readValues(ctx context.Context, b *pgwire.Builder, rows driver.Rows, cols [
 }
 
 func rowDescription(b *pgwire.Builder, cols []column) {
-	b.Begin('T')
-	b.Int16(int16(len(cols)))
-	for _, c := range cols {
-		b.String(c.name)
-		b.Int32(0)
-		b.Int16(0)
-		b.Int32(int32(c.oid))
-		b.Int16(c.size)
-		b.Int32(c.typmod)
-		b.Int16(0)
+	fields := make([]pgwire.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = pgwire.Field{Name: c.name, TypeOID: c.oid, Size: c.size, TypeMod: c.typmod}
 	}
-	b.Finish()
+	b.RowDescription(fields)
 }
 
 // appendRow appends a DataRow of len(cols) values: value appends value i

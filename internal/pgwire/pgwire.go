@@ -338,3 +338,29 @@ func (b *Builder) PgError(pe *pgconn.PgError) {
 	b.Byte(0)
 	b.Finish()
 }
+
+// Field is a column of a RowDescription, for an answer whose table
+// columns are not known (table OID and column number 0).
+type Field struct {
+	Name    string
+	TypeOID uint32
+	Size    int16 // the type's size; -1 for variable length
+	TypeMod int32 // -1 when the type has none
+	Format  int16 // 0 text, 1 binary
+}
+
+// RowDescription appends a RowDescription of fields.
+func (b *Builder) RowDescription(fields []Field) {
+	b.Begin('T')
+	b.Int16(int16(len(fields)))
+	for _, f := range fields {
+		b.String(f.Name)
+		b.Int32(0)
+		b.Int16(0)
+		b.Int32(int32(f.TypeOID))
+		b.Int16(f.Size)
+		b.Int32(f.TypeMod)
+		b.Int16(f.Format)
+	}
+	b.Finish()
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	duck "github.com/duckdb/duckdb-go/v2"
+	"github.com/sqlcached/sqlcached/internal/pgformat"
 )
 
 // column is a result column as Snowflake describes it.
@@ -302,20 +303,7 @@ func orderedMap(m *duck.OrderedMap) map[string]any {
 // decimalText prints n scaled by scale, with exactly scale digits after
 // the point.
 func decimalText(n *big.Int, scale int) string {
-	s := n.String()
-	if scale == 0 {
-		return s
-	}
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	if len(s) <= scale {
-		s = strings.Repeat("0", scale-len(s)+1) + s
-	}
-	s = s[:len(s)-scale] + "." + s[len(s)-scale:]
-	if neg {
-		s = "-" + s
-	}
-	return s
+	return string(pgformat.AppendScaled(nil, n.String(), scale))
 }
 
 // fraction prints nanos (0 to 999999999) with scale digits.
