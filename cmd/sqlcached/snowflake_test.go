@@ -112,6 +112,20 @@ func TestSnowflakeThroughSqlcached(t *testing.T) {
 			if n, _, tags := runs(sf, "answer_for_sales"); n != 1 || tags[0] != "Sales" {
 				t.Errorf("the labelled query ran %d times with tags %q, want once with QUERY_TAG Sales", n, tags)
 			}
+			// Statements relayed uncached (random() is volatile) carry it
+			// too: the session's, or the one in their own comment.
+			if _, err := c.Exec(ctx, "select random() as relayed_plain", pgx.QueryExecModeSimpleProtocol); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Exec(ctx, "select random() as relayed_commented /*dashboard='Ops'*/"); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, tags := runs(sf, "relayed_plain"); len(tags) != 1 || tags[0] != "Sales" {
+				t.Errorf("relayed statement's tags %q, want Sales", tags)
+			}
+			if _, _, tags := runs(sf, "relayed_commented"); len(tags) != 1 || tags[0] != "Ops" {
+				t.Errorf("relayed commented statement's tags %q, want Ops", tags)
+			}
 
 			// A rule's timeout cancels the statement on Snowflake.
 			t0 := time.Now()

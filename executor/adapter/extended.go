@@ -13,9 +13,10 @@ import (
 
 // prepared is a statement of the extended protocol.
 type prepared struct {
-	st   *fingerprint.Statement // nil for an empty query
-	oids []uint32
-	desc *executor.Description // once described
+	st    *fingerprint.Statement // nil for an empty query
+	label string                 // the dashboard label in its comments
+	oids  []uint32
+	desc  *executor.Description // once described
 }
 
 // portal is a bound statement, run when first described or executed and
@@ -58,7 +59,7 @@ func (ss *session) parse(body []byte) {
 		ss.fail(pgErr(codeSyntax, "cannot insert multiple commands into a prepared statement"))
 		return
 	}
-	p := &prepared{oids: oids}
+	p := &prepared{oids: oids, label: a.Labels.Dashboard}
 	if len(a.Statements) == 1 {
 		p.st = &a.Statements[0]
 	}
@@ -240,6 +241,7 @@ func (ss *session) runPortal(p *portal) error {
 		p.res = &result{empty: true}
 		return nil
 	}
+	ss.label = p.stmt.label
 	return ss.run(func(ctx context.Context) error {
 		res, err := ss.exec(ctx, p.stmt.st, &p.a)
 		p.res = res

@@ -66,6 +66,10 @@ type session struct {
 	portals map[string]*portal
 	cursors map[string]*cursor
 
+	// label is the dashboard label of the statement running, from its
+	// comments.
+	label string
+
 	// skipping is set after an error in the extended protocol: messages
 	// are discarded until Sync.
 	skipping bool

@@ -199,8 +199,9 @@ func (ss *session) warehouse(ctx context.Context, st *fingerprint.Statement, a *
 		SQL:      st.Text,
 		Settings: ss.requestSettings(),
 		MaxBytes: ss.srv.cfg.MaxAnswerBytes,
-		// The label the proxy sets (executor/postgres's LabelSetting).
-		Dashboard: ss.set.current[DashboardSetting],
+		// The statement's own label (a comment), else the one the proxy
+		// or the client set (executor/postgres's LabelSetting).
+		Dashboard: cmpOr(ss.label, ss.set.current[DashboardSetting]),
 	}
 	if a != nil {
 		req.ParamOIDs, req.ParamFormats, req.Params, req.ResultFormats = a.oids, a.paramFormats, a.params, a.resultFormats
@@ -456,6 +457,7 @@ func paramInt(p []byte, f int16) string {
 // the first error.
 func (ss *session) simpleQuery(text string) {
 	a := ss.srv.analyze(text)
+	ss.label = a.Labels.Dashboard
 	if len(a.Statements) == 0 {
 		ss.out.Begin('I')
 		ss.out.Finish()
