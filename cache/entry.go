@@ -32,6 +32,10 @@ type Entry struct {
 	Payload []byte
 	// Rows is the number of rows in the answer, for statistics.
 	Rows int64
+	// Cost is how long the warehouse took to produce the answer (its
+	// execution, not the wait for a worker): what each hit on the entry
+	// saves the warehouse. Set by the Filler; 0 when unknown.
+	Cost time.Duration
 
 	// Key, Created, Tables and Labels are set by the Group from the Request
 	// when a fill returns; a Filler leaves them alone, except that it may
@@ -60,7 +64,7 @@ type Entry struct {
 // filled under, so that it is never fresher than e, and never valid in
 // Redis where e would not be.
 func (e *Entry) Derive(payload []byte) *Entry {
-	return &Entry{Payload: payload, Rows: e.Rows, Created: e.Created, gens: slices.Clone(e.gens), derived: true}
+	return &Entry{Payload: payload, Rows: e.Rows, Cost: e.Cost, Created: e.Created, gens: slices.Clone(e.gens), derived: true}
 }
 
 // Size returns the length of the entry's encoding, which is its cost in L1.
@@ -74,28 +78,34 @@ func (e *Entry) Size() int {
 // Age returns how old the entry is at now.
 func (e *Entry) Age(now time.Time) time.Duration { return now.Sub(e.Created) }
 
-// envelopeV1 is the current version of the encoding. Decode rejects any
-// other, so a change of layout takes a new version byte and old entries
-// become misses.
-const envelopeV1 = 1
+// envelopeV2 is the current version of the encoding; envelopeV1, the
+// same without the cost, is still read. Decode rejects any other, so a
+// change of layout takes a new version byte and entries a process cannot
+// read are misses to it.
+const (
+	envelopeV1 = 1
+	envelopeV2 = 2
+)
 
 // Encode appends the entry's encoding to dst and returns the extended slice.
 //
 // Layout (integers are unsigned varints unless noted):
 //
-//	version byte (1)
+//	version byte (2)
 //	key            16 bytes
 //	created        Unix nanoseconds, signed varint
 //	rows           signed varint
+//	cost           nanoseconds (absent in version 1)
 //	tables         count, then each as length + bytes
 //	labels         count, then name and value as length + bytes
 //	gens           count (0 or 1+len(tables)+len(labels)), then each
 //	payload        length + bytes, last so that it can be aliased
 func (e *Entry) Encode(dst []byte) []byte {
-	dst = append(dst, envelopeV1)
+	dst = append(dst, envelopeV2)
 	dst = append(dst, e.Key[:]...)
 	dst = binary.AppendVarint(dst, e.Created.UnixNano())
 	dst = binary.AppendVarint(dst, e.Rows)
+	dst = binary.AppendUvarint(dst, uint64(max(e.Cost, 0)))
 	dst = binary.AppendUvarint(dst, uint64(len(e.Tables)))
 	for _, t := range e.Tables {
 		dst = appendString(dst, t)
@@ -118,7 +128,7 @@ func appendString(dst []byte, s string) []byte {
 }
 
 func (e *Entry) encodedLen() int {
-	n := 1 + len(e.Key) + varintLen(e.Created.UnixNano()) + varintLen(e.Rows)
+	n := 1 + len(e.Key) + varintLen(e.Created.UnixNano()) + varintLen(e.Rows) + uvarintLen(uint64(max(e.Cost, 0)))
 	n += uvarintLen(uint64(len(e.Tables)))
 	for _, t := range e.Tables {
 		n += stringLen(t)
@@ -152,7 +162,7 @@ func Decode(b []byte) (*Entry, error) {
 	if len(b) == 0 {
 		return nil, ErrCorrupt
 	}
-	if b[0] != envelopeV1 {
+	if b[0] != envelopeV1 && b[0] != envelopeV2 {
 		return nil, ErrUnknownVersion
 	}
 	d := decoder{b: b[1:]}
@@ -160,6 +170,9 @@ func Decode(b []byte) (*Entry, error) {
 	copy(e.Key[:], d.bytes(len(e.Key)))
 	e.Created = time.Unix(0, d.varint())
 	e.Rows = d.varint()
+	if b[0] == envelopeV2 {
+		e.Cost = time.Duration(d.uvarint())
+	}
 	if n := d.count(); n > 0 {
 		e.Tables = make([]string, n)
 		for i := range e.Tables {

@@ -3,6 +3,7 @@ package cache
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -36,6 +37,9 @@ type l1 struct {
 
 	evictMu sync.Mutex // protects evicted
 	evicted []*Entry   // left L1 without us deleting them; unindexed under mu
+
+	bytes     int64         // size of the indexed entries; under mu
+	evictions atomic.Uint64 // entries ristretto let go: capacity, expiry, or refused
 }
 
 func newL1(maxBytes int64) (*l1, error) {
@@ -76,9 +80,24 @@ func (l *l1) left(item *ristretto.Item[*Entry]) {
 	if item.Value == nil {
 		return
 	}
+	l.evictions.Add(1)
 	l.evictMu.Lock()
 	l.evicted = append(l.evicted, item.Value)
 	l.evictMu.Unlock()
+}
+
+// L1Stats is what the in-process tier holds.
+type L1Stats struct {
+	Entries   int
+	Bytes     int64
+	Evictions uint64 // entries let go for room, at expiry, or refused by admission
+}
+
+func (l *l1) stats() L1Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.catchUpLocked()
+	return L1Stats{Entries: len(l.all), Bytes: l.bytes, Evictions: l.evictions.Load()}
 }
 
 // catchUpLocked removes from the index the entries ristretto let go.
@@ -146,6 +165,7 @@ func (l *l1) store(e *Entry, names []string, s localGen, ttl time.Duration) bool
 
 func (l *l1) indexLocked(e *Entry, names []string) {
 	l.all[e.Key] = e
+	l.bytes += int64(e.Size())
 	for _, n := range names {
 		keys := l.byName[n]
 		if keys == nil {
@@ -158,6 +178,7 @@ func (l *l1) indexLocked(e *Entry, names []string) {
 
 func (l *l1) unindexLocked(e *Entry) {
 	delete(l.all, e.Key)
+	l.bytes -= int64(e.Size())
 	for _, n := range genNames(e.Tables, e.Labels) {
 		if keys := l.byName[n]; keys != nil {
 			delete(keys, e.Key)

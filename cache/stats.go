@@ -62,3 +62,6 @@ func (g *Group) Stats() Stats {
 		MasterSwitches:      c.masterSwitches.Load(),
 	}
 }
+
+// L1Stats returns what the in-process tier holds now.
+func (g *Group) L1Stats() L1Stats { return g.l1.stats() }

@@ -12,6 +12,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ErrTooLarge is returned when an answer grows past Request.MaxBytes: the
@@ -65,6 +66,10 @@ type Result struct {
 	Wire []byte
 	Rows int64
 	Tag  string
+	// Elapsed is how long the warehouse took (set by Run): the time a
+	// cached copy of the answer saves. Waited is how long the run waited
+	// for a worker of its queue first.
+	Elapsed, Waited time.Duration
 }
 
 // Warehouse runs statements.

@@ -236,7 +236,14 @@ func (e *TimeoutError) Is(target error) bool { return target == context.Deadline
 // rule. Background work waits behind what clients wait for.
 func Run(ctx context.Context, q *Queue, prio Priority, wh Warehouse, req *Request, rule string, timeout time.Duration) (*Result, error) {
 	var res *Result
+	queued := time.Now()
 	run := func(ctx context.Context) error {
+		start := time.Now()
+		defer func() {
+			if res != nil {
+				res.Elapsed, res.Waited = time.Since(start), start.Sub(queued)
+			}
+		}()
 		if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeoutCause(ctx, timeout, &TimeoutError{Rule: rule, Limit: timeout})
