@@ -1,9 +1,11 @@
 package executor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -214,6 +216,28 @@ func (qs *Queues) Get(backend, name string) *Queue {
 		return nil
 	}
 	return qs.m[[2]string{backend, name}]
+}
+
+// QueueState is one queue of one backend, as Queues.Each reports it.
+type QueueState struct {
+	Backend, Queue string
+	Workers        int
+	QueueStats
+}
+
+// Each returns the state of every queue, sorted by backend and name.
+func (qs *Queues) Each() []QueueState {
+	if qs == nil {
+		return nil
+	}
+	out := make([]QueueState, 0, len(qs.m))
+	for k, q := range qs.m {
+		out = append(out, QueueState{Backend: k[0], Queue: k[1], Workers: q.cfg.Workers, QueueStats: q.Stats()})
+	}
+	slices.SortFunc(out, func(a, b QueueState) int {
+		return cmp.Or(cmp.Compare(a.Backend, b.Backend), cmp.Compare(a.Queue, b.Queue))
+	})
+	return out
 }
 
 // TimeoutError is a run cancelled on the warehouse because it took longer

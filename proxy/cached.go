@@ -147,6 +147,7 @@ func (c *conn) keySettings() []fingerprint.Setting {
 // capture that stores the relayed answer. failed says the client got an
 // error; done false sends the statement to the warehouse.
 func (c *conn) cachedRead(sql string, shift int, a *fingerprint.Analysis) (done, failed bool, cp *capture, err error) {
+	start := time.Now()
 	req, pl, ok := c.plan(sql, a, boundParams{})
 	if !ok {
 		return false, false, nil, nil
@@ -156,11 +157,14 @@ func (c *conn) cachedRead(sql string, shift int, a *fingerprint.Analysis) (done,
 	case errors.Is(err, errClientGone):
 		return true, true, nil, err
 	case err != nil:
+		c.observeRead(start, pl, res, err)
 		return true, true, nil, c.failStatement(err, shift)
 	case res.Entry == nil:
 		return false, false, cp, nil
 	}
-	return true, false, nil, c.writeAnswer(res, true)
+	err = c.writeAnswer(res, true)
+	c.observeRead(start, pl, res, nil)
+	return true, false, nil, err
 }
 
 // read looks a planned statement up. A session without a warehouse
@@ -362,7 +366,10 @@ func (c *conn) invalidateWrites() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.srv.cfg.Reads.Invalidate(ctx, c.pendingWrites...); err != nil {
+	// Redis not taking the invalidation is the cache's to report, once per
+	// outage rather than once per write; it retries until Redis takes it.
+	err := c.srv.cfg.Reads.Invalidate(ctx, c.pendingWrites...)
+	if err != nil && !errors.Is(err, cache.ErrInvalidationPending) {
 		c.srv.log.Warn("invalidation did not reach every cache tier", "err", err)
 	}
 	if slices.Contains(c.pendingWrites, catalogTable) {

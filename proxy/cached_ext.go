@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/fingerprint"
@@ -298,6 +299,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		oids[i] = binary.BigEndian.Uint32(h.st.oids[4*i:])
 	}
 	bound := boundParams{statement: h.st.id, oids: oids, formats: h.paramFormats, values: h.params, resultFormats: h.resultFormats}
+	start := time.Now()
 	req, pl, ok := c.plan(h.st.query, a, bound)
 	if !ok {
 		return false, c.releaseHeld()
@@ -322,6 +324,7 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 	case err != nil:
 		// A cancel, a timeout, a full queue: the proxy's to answer, after what the
 		// batch's BEGIN, Parse and Bind would have answered.
+		c.observeRead(start, pl, res, err)
 		c.held = nil
 		b := c.heldPrefix(h)
 		if err := c.writeClient(b.B, false); err != nil {
@@ -344,7 +347,9 @@ func (c *conn) serveHeld(h *held) (bool, error) {
 		}
 		return true, c.writeReady()
 	}
-	return true, c.answerHeld(h, res)
+	err = c.answerHeld(h, res)
+	c.observeRead(start, pl, res, nil)
+	return true, err
 }
 
 // answerHeld answers a held batch with a cached answer: what the warehouse

@@ -42,6 +42,7 @@ type conn struct {
 	registered bool
 
 	user, database string
+	clientAddr     string // the client's address, for Config.Observe
 	backend        *Backend
 	login          postgres.Login
 
@@ -569,7 +570,11 @@ func (c *conn) relayQuery(msg []byte, a *fingerprint.Analysis, cp *capture, shif
 	c.pinFor(a)
 	c.sendServer(msg)
 	c.sc.Unnamed = ""
-	c.push(expect{kind: exQuery, a: a, cap: cp, shift: shift})
+	it := expect{kind: exQuery, a: a, cap: cp, shift: shift}
+	if c.observing() {
+		it.start = time.Now()
+	}
+	c.push(it)
 	stop := c.armTimeout(c.relayRule(a, string(pgwire.Body(msg)[:len(pgwire.Body(msg))-1])))
 	defer stop()
 	if err := c.flushServer(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
@@ -315,6 +316,9 @@ func (c *conn) execute(msg []byte) error {
 		return err
 	}
 	it := expect{kind: exExecute, cap: c.captureFor('E', string(portal))}
+	if c.observing() {
+		it.start = time.Now()
+	}
 	if st := c.portals[string(portal)]; st != nil {
 		it.a = st.analysis
 		c.pinFor(st.analysis)

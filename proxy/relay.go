@@ -46,6 +46,12 @@ type expect struct {
 	// characters: the Query sent was a tail of the client's.
 	shift int
 
+	// start is when exQuery's statement (the next one of a Query) or
+	// exExecute was sent, and bytes what its answer took so far, for
+	// Config.Observe; start is zero when nothing is observed.
+	start time.Time
+	bytes int64
+
 	// exParse, exInjectParse: what to undo if the Parse is not done.
 	name string // client statement name; "\x00" when none
 	prev *stmt
@@ -173,12 +179,18 @@ func (c *conn) onServer(it *expect, typ byte, msg []byte) error {
 	case 'C':
 		if it.kind != exReplay {
 			c.onCommandComplete(it, msg)
+			if !it.start.IsZero() {
+				c.observeRelay(it, msg)
+			}
 		}
 	case 'G':
 		if err := c.writeClient(msg, true); err != nil {
 			return err
 		}
 		return c.copyIn()
+	}
+	if !it.start.IsZero() {
+		it.bytes += int64(len(msg))
 	}
 	if it.cap != nil && it.cap.take(typ, msg) {
 		it.cap = nil
@@ -243,6 +255,9 @@ func (c *conn) onError(it *expect, msg []byte) error {
 		if te := c.timeoutError(codeOf(msg)); te != nil {
 			msg = te
 		}
+		if !it.start.IsZero() {
+			c.observeRelay(it, msg)
+		}
 		return c.writeClient(msg, false) // ReadyForQuery ends it
 	case exReplay:
 		code, text := parseErrorFields(pgwire.Body(msg))
@@ -261,6 +276,9 @@ func (c *conn) onError(it *expect, msg []byte) error {
 	default:
 		if te := c.timeoutError(codeOf(msg)); te != nil && it.kind == exExecute {
 			msg = te
+		}
+		if !it.start.IsZero() {
+			c.observeRelay(it, msg)
 		}
 		if err := c.writeClient(msg, false); err != nil {
 			return err

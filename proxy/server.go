@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/observe"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
 
@@ -64,6 +65,10 @@ type Config struct {
 	// pool_mode = session) rather than for each transaction; nil: no
 	// client does.
 	SessionPooling func(user, database string) bool
+
+	// Observe, when set, is told of every statement: its outcome, its
+	// time, its rule (see package observe).
+	Observe *observe.Observer
 
 	// Reads answers cacheable reads (readpath.Path): it decides, by the
 	// policy, what is cached and keys, looks up and fills it; nil
@@ -188,6 +193,9 @@ func (s *Server) handle(nc net.Conn) {
 		nc:  nc,
 		r:   pgwire.NewReader(nc, 16<<10, pgwire.MaxStartupBytes),
 		w:   bufio.NewWriterSize(nc, 16<<10),
+	}
+	if s.cfg.Observe != nil {
+		c.clientAddr = nc.RemoteAddr().String()
 	}
 	// Until it is registered, the connection is only known here: Shutdown
 	// and Close must be able to end it.

@@ -33,6 +33,7 @@ import (
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/internal/config"
 	"github.com/sqlcached/sqlcached/internal/httpapi"
+	"github.com/sqlcached/sqlcached/internal/observe"
 	"github.com/sqlcached/sqlcached/internal/readpath"
 	"github.com/sqlcached/sqlcached/policy"
 	"github.com/sqlcached/sqlcached/proxy"
@@ -171,6 +172,11 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 		return err
 	}
 	defer bs.Close()
+	obs, closeAudit, err := newObserver(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
 	pcfg := proxy.Config{
 		AuthMethod:               cfg.Auth.Method,
 		Users:                    map[string]string{},
@@ -181,22 +187,24 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 		SessionPooling: func(user, database string) bool {
 			return cfg.PoolModeFor(user, database) == config.PoolSession
 		},
-		Logger: log,
-		Route:  router(cfg, bs),
+		Logger:  log,
+		Route:   router(cfg, bs),
+		Observe: obs,
 	}
 	for _, u := range cfg.Auth.Users {
 		pcfg.Users[u.Name] = u.Password
 	}
 	var api *httpapi.Server
 	var g *cache.Group
+	var queues *executor.Queues
 	if len(cfg.Policies) > 0 {
 		g, err = newCache(cfg)
 		if err != nil {
 			return err
 		}
 		defer g.Close()
-		queues := newQueues(cfg)
-		reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules, Queues: queues})
+		queues = newQueues(cfg)
+		reads, err := readpath.New(readpath.Config{Cache: g, Policy: rules, Queues: queues, Observe: obs})
 		if err != nil {
 			return err
 		}
@@ -245,6 +253,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 	if err != nil {
 		return err
 	}
+	obs.Register(newGauges(srv, bs, g, queues))
 	l, err := net.Listen("tcp", cfg.Listen.Postgres)
 	if err != nil {
 		return err
@@ -262,6 +271,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 		httpAddr = hl.Addr().String()
 		handler := proxy.HTTPHandler(srv, poolList(bs.pools))
 		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", obs.Handler())
 		if api != nil {
 			mux.Handle("/v1/", api.Handler())
 		}
@@ -304,6 +314,26 @@ func poolList(m map[string]*postgres.Pool) []proxy.Pinger {
 		out = append(out, p)
 	}
 	return out
+}
+
+// newObserver makes what counts the proxy's work, with the audit log the
+// configuration asks for; the function returned closes the audit file.
+func newObserver(cfg *config.Config, log *slog.Logger) (*observe.Observer, func(), error) {
+	oc := observe.Config{Version: version, Statements: cfg.Audit.Statements}
+	closeAudit := func() {}
+	if cfg.Audit.Enabled {
+		var w io.Writer = os.Stderr
+		if cfg.Audit.Path != "" {
+			f, err := os.OpenFile(cfg.Audit.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+			if err != nil {
+				return nil, nil, &config.Error{Key: "audit.path", Msg: err.Error()}
+			}
+			w, closeAudit = f, func() { f.Close() }
+		}
+		oc.Audit = slog.New(slog.NewJSONHandler(w, nil))
+		log.Info("audit log on", "path", cfg.Audit.Path, "statements", cfg.Audit.Statements)
+	}
+	return observe.New(oc), closeAudit, nil
 }
 
 // serveExtras are what a command running the server itself (the demo)

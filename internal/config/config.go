@@ -30,6 +30,7 @@ type Config struct {
 	Labels    Labels            `yaml:"labels"`
 	Policies  []Policy          `yaml:"policies"`
 	HTTPAPI   HTTPAPI           `yaml:"http_api"`
+	Audit     Audit             `yaml:"audit"`
 
 	// Warnings are problems that do not stop the proxy from starting, such
 	// as no policies at all (nothing is cached). cmd/sqlcached logs them.
@@ -185,6 +186,20 @@ type Shutdown struct {
 	// connections are closed. If absent, it defaults to 30s; 0 closes them at
 	// once.
 	Timeout Duration `yaml:"timeout"`
+}
+
+// Audit configures the audit log: one JSON line per statement a client
+// sent (time, user, client address, database, dashboard, shape, rule,
+// outcome, rows, bytes, duration, SQLSTATE on error).
+type Audit struct {
+	// Enabled turns the audit log on.
+	Enabled bool `yaml:"enabled"`
+	// Path is the file the lines are appended to; "" writes them to
+	// standard error with the process log.
+	Path string `yaml:"path"`
+	// Statements adds the text of each statement, here and on the status
+	// page. Off by default: statements may hold what should not be logged.
+	Statements bool `yaml:"statements"`
 }
 
 // HTTPAPI configures the async query API on the http listener

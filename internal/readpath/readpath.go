@@ -19,10 +19,12 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/observe"
 	"github.com/sqlcached/sqlcached/internal/pgformat"
 	"github.com/sqlcached/sqlcached/policy"
 )
@@ -81,10 +83,14 @@ type Config struct {
 	// Queues are where misses run, by backend and the rule's queue; nil
 	// (or a queue missing) runs them directly on the warehouse.
 	Queues *executor.Queues
+	// Observe, when set, is told of every run on a warehouse and every
+	// invalidation.
+	Observe *observe.Observer
 }
 
 // Path is the read path. It is safe for concurrent use.
 type Path struct {
+	observe  *observe.Observer
 	queues   *executor.Queues
 	cache    *cache.Group
 	analyzer *fingerprint.Analyzer
@@ -97,7 +103,7 @@ func New(cfg Config) (*Path, error) {
 	if cfg.Cache == nil {
 		return nil, errors.New("readpath: a cache is required")
 	}
-	p := &Path{cache: cfg.Cache, analyzer: cfg.Analyzer, queues: cfg.Queues, admit: policy.NewAdmission()}
+	p := &Path{cache: cfg.Cache, analyzer: cfg.Analyzer, queues: cfg.Queues, observe: cfg.Observe, admit: policy.NewAdmission()}
 	if p.analyzer == nil {
 		a, err := fingerprint.New(fingerprint.Config{})
 		if err != nil {
@@ -372,6 +378,13 @@ func (p *Path) Store(resv *cache.Reservation, pl *Plan, wire []byte, rows int) b
 // Invalidate drops the answers that read tables (schema qualifiers are
 // dropped; CatalogTable stands for the system catalogs).
 func (p *Path) Invalidate(ctx context.Context, tables ...string) error {
+	if p.observe != nil {
+		reason := "write"
+		if slices.Contains(tables, CatalogTable) {
+			reason = "ddl"
+		}
+		p.observe.Invalidated(reason)
+	}
 	return p.cache.InvalidateTables(ctx, BareNames(tables)...)
 }
 
@@ -391,14 +404,29 @@ func (p *Path) filler(req *Request, pl *Plan) cache.Filler {
 		if cache.Background(ctx) {
 			prio = executor.Background
 		}
+		start := time.Now()
 		res, err := executor.Run(ctx, q, prio, wh, ex, r.Name, r.Timeout)
+		if p.observe != nil {
+			f := observe.FillEvent{Backend: req.Backend, Queue: "direct", Rule: r.Name, Err: err != nil}
+			if q != nil {
+				f.Queue = q.Name()
+			}
+			if res != nil {
+				f.Waited, f.Elapsed = res.Waited, res.Elapsed
+			} else {
+				f.Elapsed = time.Since(start)
+				var te *executor.TimeoutError
+				f.TimedOut = errors.As(err, &te)
+			}
+			p.observe.Fill(f)
+		}
 		if errors.Is(err, executor.ErrTooLarge) {
 			return nil, cache.ErrTooLarge
 		}
 		if err != nil {
 			return nil, err
 		}
-		return &cache.Entry{Payload: res.Wire, Rows: res.Rows}, nil
+		return &cache.Entry{Payload: res.Wire, Rows: res.Rows, Cost: res.Elapsed}, nil
 	})
 	if !slices.Contains(req.ResultFormats, 1) {
 		return run
