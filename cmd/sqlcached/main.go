@@ -197,6 +197,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 	var api *httpapi.Server
 	var g *cache.Group
 	var queues *executor.Queues
+	con := &console{cfg: cfg, obs: obs, bs: bs, log: log}
 	if len(cfg.Policies) > 0 {
 		g, err = newCache(cfg)
 		if err != nil {
@@ -209,6 +210,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 			return err
 		}
 		pcfg.Reads = reads
+		con.reads = reads
 		if cfg.Listen.HTTP != "" && !cfg.HTTPAPI.Disabled {
 			if api, err = newAPI(cfg, bs, reads, g, queues, log); err != nil {
 				log.Warn("the HTTP query API is off", "why", err)
@@ -227,6 +229,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 			rctx, stopReload := context.WithCancel(ctx)
 			defer stopReload()
 			go rl.Run(rctx, hup)
+			con.reload = rl.Reload
 		}
 	} else if hup != nil {
 		rctx, stopHup := context.WithCancel(ctx)
@@ -254,6 +257,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 		return err
 	}
 	obs.Register(newGauges(srv, bs, g, queues))
+	con.srv, con.cache, con.queues = srv, g, queues
 	l, err := net.Listen("tcp", cfg.Listen.Postgres)
 	if err != nil {
 		return err
@@ -278,6 +282,8 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 		if g != nil {
 			mux.Handle("GET /stats", statsHandler(g))
 		}
+		mux.Handle("GET /{$}", statusPage(con))
+		mux.Handle("/admin/", adminAPI(con))
 		mux.Handle("/", handler)
 		handler = mux
 		hs = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
@@ -334,6 +340,21 @@ func newObserver(cfg *config.Config, log *slog.Logger) (*observe.Observer, func(
 		log.Info("audit log on", "path", cfg.Audit.Path, "statements", cfg.Audit.Statements)
 	}
 	return observe.New(oc), closeAudit, nil
+}
+
+// console is what the status page, the admin console and /admin/ read
+// and act on. cache, queues and reads are nil when nothing is cached;
+// reload is nil without a configuration file.
+type console struct {
+	cfg    *config.Config
+	obs    *observe.Observer
+	srv    *proxy.Server
+	bs     *backends
+	cache  *cache.Group
+	queues *executor.Queues
+	reads  *readpath.Path
+	reload func() error
+	log    *slog.Logger
 }
 
 // serveExtras are what a command running the server itself (the demo)
