@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -37,6 +38,14 @@ type Config struct {
 
 	// L2 configures the shared Redis tier. If nil, the Group is L1 only.
 	L2 *L2Config
+
+	// Logger receives the lines about Redis: one when it starts failing,
+	// one when it recovers with counts of what its failure affected (reads
+	// served without it, writes dropped, invalidations it did not take at
+	// once), and a reminder at most once a minute in between; never a line
+	// per call. If nil, it defaults to slog.Default(). go-redis's own lines
+	// (a line per failed dial) go to slog.Default() at debug level.
+	Logger *slog.Logger
 
 	// Now returns the current time. If nil, it defaults to time.Now. Tests
 	// inject a clock to drive freshness windows; ristretto's and Redis's own
@@ -148,6 +157,9 @@ func (c Config) withDefaults() (Config, error) {
 	c.MaxRefreshes = cmp.Or(c.MaxRefreshes, DefaultMaxRefreshes)
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	if int64(c.MaxEntryBytes) > c.L1MaxBytes {
 		return c, fmt.Errorf("cache: MaxEntryBytes (%d) is larger than L1MaxBytes (%d)", c.MaxEntryBytes, c.L1MaxBytes)

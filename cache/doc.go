@@ -38,6 +38,14 @@
 // caller's path: a bounded queue served by L2Config.Writers goroutines,
 // dropping (and counting) what does not fit.
 //
+// An outage is logged twice, not once per call (see package
+// internal/incident): a warning with Redis's error at the first failure,
+// and a line when calls have succeeded again for a second, saying how long
+// it lasted and how many reads went without Redis, writes to it were
+// dropped and invalidations were not shared at once; at most one reminder
+// a minute in between. An invalidation Redis does not take returns
+// ErrInvalidationPending, which callers need not log.
+//
 // # The envelope
 //
 // An entry is encoded once, with a version byte first (Entry.Encode,

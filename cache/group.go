@@ -25,6 +25,11 @@ var (
 	ErrNotCacheable = errors.New("cache: request not cacheable")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("cache: group closed")
+	// ErrInvalidationPending is returned, wrapping Redis's error, by an
+	// invalidation that applied in this process but could not reach Redis:
+	// the Group retries it until Redis takes it, and logs the outage once
+	// (see Config.Logger), so that callers need not log it at all.
+	ErrInvalidationPending = errors.New("cache: invalidation not yet shared through Redis, retrying")
 
 	// ErrUnknownVersion and ErrCorrupt are returned by Decode. The Group
 	// reads both as a miss.
@@ -186,7 +191,7 @@ func New(cfg Config) (*Group, error) {
 	_, _ = rand.Read(g.origin[:])
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if cfg.L2 != nil {
-		if g.l2, err = newL2(cfg.L2, cfg.MaxEntryBytes, g.now, &g.stats); err != nil {
+		if g.l2, err = newL2(cfg.L2, cfg.MaxEntryBytes, g.now, &g.stats, cfg.Logger); err != nil {
 			l1.close()
 			return nil, err
 		}
@@ -284,7 +289,9 @@ func (g *Group) peek(req Request, now time.Time) (res Result, e *Entry, err erro
 // getSlow continues Get when L1 had no fresh entry; e is L1's stale one.
 func (g *Group) getSlow(ctx context.Context, req Request, fill Filler, e *Entry, now time.Time) (Result, error) {
 	var rgens []uint64
-	if g.l2 != nil && !g.pending.any() {
+	if g.l2 != nil && g.pending.any() {
+		g.l2.incident.Count(readsWithoutRedis)
+	} else if g.l2 != nil {
 		var e2 *Entry
 		e2, rgens = g.lookupL2(ctx, req)
 		if e2 != nil {
@@ -346,7 +353,7 @@ func (g *Group) stillValid(ctx context.Context, e *Entry, rnames []string, gens 
 	enames := remoteNames(e.Tables, e.Labels)
 	if !slices.Equal(enames, rnames) {
 		var ok bool
-		if gens, ok = g.l2.gens(ctx, enames); !ok {
+		if gens, ok = g.l2.gens(ctx, enames, readsWithoutRedis); !ok {
 			return false
 		}
 	}
@@ -600,7 +607,7 @@ func (g *Group) refresh(ctx context.Context, req Request, fill Filler) {
 		}()
 		var rgens []uint64
 		if g.l2 != nil && !g.pending.any() {
-			rgens, _ = g.l2.gens(rctx, remoteNames(req.Tables, req.Labels))
+			rgens, _ = g.l2.gens(rctx, remoteNames(req.Tables, req.Labels), writesDropped)
 		}
 		me := new(byte)
 		ch := g.flight.DoChan(string(req.Key[:]), func() (any, error) {

@@ -13,9 +13,9 @@ import (
 // Redis, in every process sharing it. Fills running now that read one of
 // them are not stored.
 //
-// In-process invalidation always takes effect. The error says that Redis
-// could not be told: the Group then stops using Redis entries and retries
-// in the background until it can.
+// In-process invalidation always takes effect. The error, wrapping
+// ErrInvalidationPending, says that Redis could not be told: the Group then
+// stops using Redis entries and retries in the background until it can.
 func (g *Group) InvalidateTables(ctx context.Context, tables ...string) error {
 	return g.invalidate(ctx, genNames(tables, nil))
 }
@@ -41,11 +41,11 @@ func (g *Group) invalidate(ctx context.Context, names []string) error {
 	if g.l2 == nil {
 		return nil
 	}
-	err := g.l2.invalidate(context.WithoutCancel(ctx), names, g.message(names))
+	err := g.l2.invalidate(context.WithoutCancel(ctx), names, g.message(names), invalidationsLate)
 	if err != nil {
 		g.pending.add(names)
 		g.stats.pending.Add(1)
-		return fmt.Errorf("cache: invalidation not yet shared through Redis, retrying: %w", err)
+		return fmt.Errorf("%w: %w", ErrInvalidationPending, err)
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func (g *Group) retryPending() {
 			continue
 		}
 		names := g.pending.list()
-		if g.l2.invalidate(g.ctx, names, g.message(names)) == nil {
+		if g.l2.invalidate(g.ctx, names, g.message(names), invalidationRetry) == nil {
 			g.pending.done(names)
 		}
 	}

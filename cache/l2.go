@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sqlcached/sqlcached/internal/incident"
 )
 
 // Codecs: the first byte of a value in Redis, before the envelope.
@@ -22,8 +25,18 @@ const (
 // with "t:" or "l:".
 const allName = "all"
 
+// What a Redis outage affects, as counted by the l2's incident.
+const (
+	readsWithoutRedis = "reads served without Redis"
+	writesDropped     = "writes to Redis dropped"
+	invalidationsLate = "invalidations not shared at once (retried until Redis took them)"
+	invalidationRetry = "" // the retries of pending invalidations: not counted
+)
+
 // l2 is the Redis tier. Every call is bounded by timeout and goes through
-// the breaker; a failure is counted and reported as a miss.
+// the breaker; a failure is counted and reported as a miss, and its outcome
+// reported to the incident, which logs an outage once when it starts and
+// once when a call succeeds again.
 type l2 struct {
 	client   redis.UniversalClient // nil in sentinel mode: see rdb
 	sentinel *sentinel             // nil unless in sentinel mode
@@ -34,6 +47,7 @@ type l2 struct {
 	maxEntry int
 	stats    *counters
 	breaker  breaker
+	incident *incident.Incident // "redis"
 
 	enc *zstd.Encoder
 	dec *zstd.Decoder
@@ -41,7 +55,8 @@ type l2 struct {
 	queue chan *Entry // stores waiting for a writer
 }
 
-func newL2(cfg *L2Config, maxEntry int, now func() time.Time, stats *counters) (*l2, error) {
+func newL2(cfg *L2Config, maxEntry int, now func() time.Time, stats *counters, log *slog.Logger) (*l2, error) {
+	quietRedisLog.Do(func() { redis.SetLogger(redisLog{}) })
 	client, sent, err := newClient(cfg)
 	if err != nil {
 		return nil, err
@@ -74,10 +89,29 @@ func newL2(cfg *L2Config, maxEntry int, now func() time.Time, stats *counters) (
 		maxEntry: maxEntry,
 		stats:    stats,
 		breaker:  breaker{threshold: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown, now: now},
+		incident: incident.New(log, slog.LevelWarn, "redis"),
 		enc:      enc,
 		dec:      dec,
 		queue:    make(chan *Entry, cfg.WriteQueue),
 	}, nil
+}
+
+// quietRedisLog moves go-redis's own lines, one per failed dial while Redis
+// is down, to debug level: the l2's incident reports the outage. go-redis
+// has one logger per process, so this is done once, by the first Group
+// with an L2.
+var quietRedisLog sync.Once
+
+// redisLog writes go-redis's lines to slog.Default() at debug level.
+type redisLog struct{}
+
+func (redisLog) Printf(ctx context.Context, format string, v ...any) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if l := slog.Default(); l.Enabled(ctx, slog.LevelDebug) {
+		l.DebugContext(ctx, fmt.Sprintf(format, v...), "from", "go-redis")
+	}
 }
 
 // newClient builds the client for cfg's mode or, in sentinel mode, what
@@ -151,12 +185,14 @@ func (r *l2) genKey(name string) string { return r.ns + "g:" + name }
 func (r *l2) channel() string           { return r.ns + "invalidate" }
 
 // call runs f under the breaker with the timeout. It returns false, having
-// counted the failure, when Redis is not called or fails; ctx ending is not
-// Redis's failure and is not counted against it, nor is the client being
-// closed under the call (in sentinel mode, when the master switches).
-func (r *l2) call(ctx context.Context, f func(ctx context.Context) error) bool {
+// counted the failure and what it affected, when Redis is not called or
+// fails; ctx ending is not Redis's failure and is not counted against it,
+// nor is the client being closed under the call (in sentinel mode, when the
+// master switches).
+func (r *l2) call(ctx context.Context, what string, f func(ctx context.Context) error) bool {
 	allowed, probe := r.breaker.allow()
 	if !allowed {
+		r.incident.Count(what)
 		return false
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
@@ -168,6 +204,9 @@ func (r *l2) call(ctx context.Context, f func(ctx context.Context) error) bool {
 	}
 	if err != nil {
 		r.stats.l2Errors.Add(1)
+		r.incident.Fail(err, what)
+	} else {
+		r.incident.OK()
 	}
 	if r.breaker.done(err == nil, probe) {
 		r.stats.breakerOpened.Add(1)
@@ -179,7 +218,7 @@ func (r *l2) call(ctx context.Context, f func(ctx context.Context) error) bool {
 // round trip. raw is nil when Redis has no value; ok is false when Redis
 // could not answer.
 func (r *l2) get(ctx context.Context, k Key, names []string) (raw []byte, gens []uint64, ok bool) {
-	ok = r.call(ctx, func(ctx context.Context) error {
+	ok = r.call(ctx, readsWithoutRedis, func(ctx context.Context) error {
 		pipe := r.rdb().Pipeline()
 		val := pipe.Get(ctx, r.entryKey(k))
 		cmds := r.queueGens(ctx, pipe, names)
@@ -194,9 +233,10 @@ func (r *l2) get(ctx context.Context, k Key, names []string) (raw []byte, gens [
 	return raw, gens, ok
 }
 
-// gens reads the current generations of names.
-func (r *l2) gens(ctx context.Context, names []string) (gens []uint64, ok bool) {
-	ok = r.call(ctx, func(ctx context.Context) error {
+// gens reads the current generations of names; what is what its failure
+// affects.
+func (r *l2) gens(ctx context.Context, names []string, what string) (gens []uint64, ok bool) {
+	ok = r.call(ctx, what, func(ctx context.Context) error {
 		pipe := r.rdb().Pipeline()
 		cmds := r.queueGens(ctx, pipe, names)
 		_, _ = pipe.Exec(ctx)
@@ -271,6 +311,7 @@ func (r *l2) enqueue(e *Entry) {
 	case r.queue <- e:
 	default:
 		r.stats.l2WritesDropped.Add(1)
+		r.incident.Count(writesDropped)
 	}
 }
 
@@ -291,7 +332,7 @@ func (r *l2) writer(ctx context.Context) {
 // readers check the generations again (see doc.go).
 func (r *l2) write(ctx context.Context, e *Entry) {
 	names := remoteNames(e.Tables, e.Labels)
-	now, ok := r.gens(ctx, names)
+	now, ok := r.gens(ctx, names, writesDropped)
 	if !ok {
 		r.stats.l2WritesDropped.Add(1)
 		return
@@ -302,7 +343,7 @@ func (r *l2) write(ctx context.Context, e *Entry) {
 	}
 	val := r.encode(e)
 	ttl := min(e.window, r.maxTTL)
-	if r.call(ctx, func(ctx context.Context) error {
+	if r.call(ctx, writesDropped, func(ctx context.Context) error {
 		return r.rdb().Set(ctx, r.entryKey(e.Key), val, ttl).Err()
 	}) {
 		r.stats.l2Writes.Add(1)
@@ -313,10 +354,10 @@ func (r *l2) write(ctx context.Context, e *Entry) {
 
 // invalidate moves the generations of names in Redis and tells the other
 // processes. Generation keys outlive every entry that could have read their
-// earlier value (MaxTTL plus a margin).
-func (r *l2) invalidate(ctx context.Context, names []string, msg []byte) error {
+// earlier value (MaxTTL plus a margin). what is what its failure affects.
+func (r *l2) invalidate(ctx context.Context, names []string, msg []byte, what string) error {
 	var err error
-	if r.call(ctx, func(ctx context.Context) error {
+	if r.call(ctx, what, func(ctx context.Context) error {
 		pipe := r.rdb().Pipeline()
 		for _, n := range names {
 			pipe.Incr(ctx, r.genKey(n))

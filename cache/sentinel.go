@@ -254,7 +254,7 @@ func (g *Group) masterIs(addr string) {
 	g.resetL1()
 	g.resubscribe()
 	former.Close()
-	switch err := g.l2.invalidate(g.ctx, names, g.message(names)); {
+	switch err := g.l2.invalidate(g.ctx, names, g.message(names), invalidationsLate); {
 	case err == nil:
 		g.pending.done(names)
 	case g.ctx.Err() == nil:

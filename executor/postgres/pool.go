@@ -15,15 +15,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sqlcached/sqlcached/internal/incident"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
 
@@ -59,6 +62,16 @@ type Config struct {
 	// applied with the request's other settings: the adapter in front of
 	// a warehouse that tags queries reads it there.
 	LabelSetting string
+
+	// Name names the warehouse in the log ("warehouse <Name> failing").
+	// If empty, it defaults to the DSN's host:port.
+	Name string
+	// Logger receives the lines about the warehouse refusing connections:
+	// an error when connecting first fails, a line with the count of
+	// failed attempts when a connection opens again, at most a reminder a
+	// minute in between; never a line per attempt. If nil, it defaults to
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Login is whom a connection is opened as.
@@ -83,6 +96,8 @@ type Pool struct {
 	params  map[string]string // the first connection's ParameterStatus values
 
 	fixedUser bool // the DSN names the user and password
+
+	incident *incident.Incident // "warehouse <Name>"
 
 	stop chan struct{}
 	done chan struct{}
@@ -114,7 +129,11 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 1 << 30
 	}
+	if cfg.Name == "" {
+		cfg.Name = net.JoinHostPort(base.Host, strconv.Itoa(int(base.Port)))
+	}
 	p := &Pool{cfg: cfg, base: base, fixedUser: dsnHasUser(cfg.DSN), idle: map[Login][]*Conn{}, stop: make(chan struct{}), done: make(chan struct{})}
+	p.incident = incident.New(cfg.Logger, slog.LevelError, "warehouse "+cfg.Name)
 	go p.reap()
 	return p, nil
 }
@@ -137,6 +156,7 @@ func (p *Pool) Acquire(ctx context.Context, login Login) (*Conn, error) {
 		}
 		p.mu.Unlock() // the check is a system call: not under the lock
 		if !c.gone() {
+			p.incident.OK() // a live connection: the warehouse is up
 			return c, nil
 		}
 		// Ended while idle (pg_terminate_backend, a restart): its
@@ -198,6 +218,7 @@ func (p *Pool) wait(ctx context.Context, w *waiter) (*Conn, error) {
 
 func (p *Pool) granted(ctx context.Context, w *waiter, c *Conn) (*Conn, error) {
 	if c != nil {
+		p.incident.OK() // a connection that served its last user: the warehouse is up
 		return c, nil
 	}
 	return p.open(ctx, w.login)
@@ -333,9 +354,11 @@ func (p *Pool) ServerParams() map[string]string {
 // failure still means it is reachable.
 func (p *Pool) Ping(ctx context.Context) error {
 	cfg := p.base.Copy()
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	defer cancel()
 	c, err := pgconn.ConnectConfig(ctx, cfg)
+	p.report(caller, err, "")
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {
@@ -344,6 +367,34 @@ func (p *Pool) Ping(ctx context.Context) error {
 		return err
 	}
 	return c.Close(ctx)
+}
+
+// What a warehouse refusing connections affects, as counted by the
+// incident.
+const connectsFailed = "connection attempts failed"
+
+// report tells the pool's incident how an attempt to connect for the
+// caller's ctx ended, counting what it affected when it failed. The
+// warehouse answering, even with an error of the login's (a wrong password,
+// a missing database), is a success; the caller giving up is neither.
+func (p *Pool) report(ctx context.Context, err error, what string) {
+	var pe *pgconn.PgError
+	switch {
+	case err == nil:
+		p.incident.OK()
+	case errors.As(err, &pe) && !refusing(pe):
+		p.incident.OK()
+	case ctx.Err() != nil:
+	default:
+		p.incident.Fail(err, what)
+	}
+}
+
+// refusing reports whether the warehouse's error at connect time says it
+// takes no connections now: too many of them (class 53), or shutting down,
+// starting up or in recovery (class 57).
+func refusing(pe *pgconn.PgError) bool {
+	return strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57")
 }
 
 // Close closes idle connections and stops the pool; connections in use are
@@ -426,9 +477,11 @@ func (p *Pool) connect(ctx context.Context, login Login) (*Conn, error) {
 	for k, v := range p.base.RuntimeParams {
 		cfg.RuntimeParams[k] = v
 	}
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	defer cancel()
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	p.report(caller, err, connectsFailed)
 	if err != nil {
 		return nil, err
 	}
