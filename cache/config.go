@@ -47,6 +47,14 @@ type Config struct {
 	// (a line per failed dial) go to slog.Default() at debug level.
 	Logger *slog.Logger
 
+	// OnL2Call, when set, is told of every call to Redis: its op (get,
+	// set, delete: a read, a write, an invalidation), how long it took and
+	// whether it failed. It must not block.
+	OnL2Call func(op string, d time.Duration, failed bool)
+	// OnRemoteInvalidation, when set, is called for each invalidation
+	// another process sent. It must not block.
+	OnRemoteInvalidation func()
+
 	// Now returns the current time. If nil, it defaults to time.Now. Tests
 	// inject a clock to drive freshness windows; ristretto's and Redis's own
 	// expiry still run on real time.

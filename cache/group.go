@@ -191,7 +191,7 @@ func New(cfg Config) (*Group, error) {
 	_, _ = rand.Read(g.origin[:])
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if cfg.L2 != nil {
-		if g.l2, err = newL2(cfg.L2, cfg.MaxEntryBytes, g.now, &g.stats, cfg.Logger); err != nil {
+		if g.l2, err = newL2(cfg.L2, cfg.MaxEntryBytes, g.now, &g.stats, cfg.Logger, cfg.OnL2Call); err != nil {
 			l1.close()
 			return nil, err
 		}

@@ -183,6 +183,9 @@ func (g *Group) watch() {
 		case *redis.Message:
 			if names := g.parseMessage([]byte(m.Payload)); names != nil {
 				g.invalidateLocal(names)
+				if g.cfg.OnRemoteInvalidation != nil {
+					g.cfg.OnRemoteInvalidation()
+				}
 			}
 		}
 	}

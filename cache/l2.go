@@ -33,6 +33,17 @@ const (
 	invalidationRetry = "" // the retries of pending invalidations: not counted
 )
 
+// opOf names the kind of Redis call that affects what when it fails.
+func opOf(what string) string {
+	switch what {
+	case readsWithoutRedis:
+		return "get"
+	case writesDropped:
+		return "set"
+	}
+	return "delete"
+}
+
 // l2 is the Redis tier. Every call is bounded by timeout and goes through
 // the breaker; a failure is counted and reported as a miss, and its outcome
 // reported to the incident, which logs an outage once when it starts and
@@ -48,6 +59,7 @@ type l2 struct {
 	stats    *counters
 	breaker  breaker
 	incident *incident.Incident // "redis"
+	onCall   func(op string, d time.Duration, failed bool)
 
 	enc *zstd.Encoder
 	dec *zstd.Decoder
@@ -55,7 +67,7 @@ type l2 struct {
 	queue chan *Entry // stores waiting for a writer
 }
 
-func newL2(cfg *L2Config, maxEntry int, now func() time.Time, stats *counters, log *slog.Logger) (*l2, error) {
+func newL2(cfg *L2Config, maxEntry int, now func() time.Time, stats *counters, log *slog.Logger, onCall func(op string, d time.Duration, failed bool)) (*l2, error) {
 	quietRedisLog.Do(func() { redis.SetLogger(redisLog{}) })
 	client, sent, err := newClient(cfg)
 	if err != nil {
@@ -80,6 +92,7 @@ func newL2(cfg *L2Config, maxEntry int, now func() time.Time, stats *counters, l
 		return nil, err
 	}
 	return &l2{
+		onCall:   onCall,
 		client:   client,
 		sentinel: sent,
 		ns:       cfg.Namespace + ":v1:",
@@ -196,8 +209,12 @@ func (r *l2) call(ctx context.Context, what string, f func(ctx context.Context) 
 		return false
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
+	start := time.Now()
 	err := f(cctx)
 	cancel()
+	if r.onCall != nil {
+		r.onCall(opOf(what), time.Since(start), err != nil)
+	}
 	if err != nil && (ctx.Err() != nil || errors.Is(err, redis.ErrClosed) || errors.Is(err, net.ErrClosed)) {
 		r.breaker.abandon(probe)
 		return false

@@ -199,7 +199,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 	var queues *executor.Queues
 	con := &console{cfg: cfg, obs: obs, bs: bs, log: log}
 	if len(cfg.Policies) > 0 {
-		g, err = newCache(cfg)
+		g, err = newCache(cfg, obs, log)
 		if err != nil {
 			return err
 		}
@@ -424,8 +424,11 @@ func dsnNamesDatabase(dsn string) bool {
 }
 
 // newCache builds the cache group of the configuration.
-func newCache(cfg *config.Config) (*cache.Group, error) {
-	cc := cache.Config{L1MaxBytes: int64(cfg.Cache.L1.MaxBytes), MaxEntryBytes: int(cfg.Cache.MaxEntryBytes)}
+func newCache(cfg *config.Config, obs *observe.Observer, log *slog.Logger) (*cache.Group, error) {
+	cc := cache.Config{
+		L1MaxBytes: int64(cfg.Cache.L1.MaxBytes), MaxEntryBytes: int(cfg.Cache.MaxEntryBytes), Logger: log,
+		OnL2Call: obs.L2Call, OnRemoteInvalidation: func() { obs.Invalidated("remote") },
+	}
 	if l2 := cfg.Cache.L2; l2 != nil {
 		cc.L2 = &cache.L2Config{
 			URL: l2.Redis.URL, Addrs: l2.Redis.Addrs, Mode: l2.Redis.Mode, MasterName: l2.Redis.MasterName,

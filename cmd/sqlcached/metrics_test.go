@@ -23,6 +23,12 @@ import (
 // PostgreSQL and HTTP addresses.
 func serveConfig(t *testing.T, body string) (string, string) {
 	t.Helper()
+	return serveConfigLog(t, body, slog.New(slog.DiscardHandler))
+}
+
+// serveConfigLog is serveConfig with the process log going to log.
+func serveConfigLog(t *testing.T, body string, log *slog.Logger) (string, string) {
+	t.Helper()
 	pgAddr, httpAddr := freeAddr(t), freeAddr(t)
 	cfg, err := config.Parse(fmt.Appendf(nil, "listen: {postgres: %q, http: %q}\nshutdown: {timeout: 5s}\n%s", pgAddr, httpAddr, body), func(string) string { return "" })
 	if err != nil {
@@ -36,7 +42,7 @@ func serveConfig(t *testing.T, body string) (string, string) {
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		done <- runServer(ctx, cfg, rules, nil, &serveExtras{ready: func(*cache.Group, string, string) { close(ready) }}, slog.New(slog.DiscardHandler))
+		done <- runServer(ctx, cfg, rules, nil, &serveExtras{ready: func(*cache.Group, string, string) { close(ready) }}, log)
 	}()
 	select {
 	case <-ready:

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sqlcached/sqlcached/internal/testenv"
+)
+
+// Redis killed for 30 s under 32 clients: they keep getting answers, the
+// log says so in a handful of lines, and the metrics show the outage.
+func TestRedisOutageUnderLoad(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	pg.Exec(t, db, "create table items (id int primary key, name text); insert into items select i, 'item ' || i from generate_series(1, 100) i")
+	rd := testenv.NewRedis(t)
+	var logs syncBuffer
+	pgAddr, httpAddr := serveConfigLog(t, fmt.Sprintf(`
+auth: {method: trust}
+backends: [{name: wh, dsn: %q, max_conns: 16}]
+cache:
+  l2: {redis: {url: %q}, timeout: 50ms}
+policies:
+  - {name: default, ttl: 5m}
+`, pg.DSNUser("postgres", testenv.SuperPassword, db), rd.URL(0)), slog.New(slog.NewTextHandler(&logs, nil)))
+	dsn := fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", pgAddr, db)
+
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var answers, failures atomic.Int64
+	var lastErr atomic.Value
+	for i := range 32 {
+		c, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				sql := fmt.Sprintf("select name from items where id = %d", (i*7+n)%20+1)
+				if n%50 == 49 {
+					sql = fmt.Sprintf("update items set name = 'item %d' where id = %d", n, i%20+1) // invalidates
+				}
+				if _, err := c.Exec(context.Background(), sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+					failures.Add(1)
+					lastErr.Store(err.Error())
+				} else {
+					answers.Add(1)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(2 * time.Second)
+	before := answers.Load()
+	if err := rd.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(15 * time.Second)
+	mid := scrape(t, httpAddr)
+	time.Sleep(15 * time.Second)
+	during := answers.Load() - before
+	if err := rd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	stop()
+	wg.Wait()
+	end := scrape(t, httpAddr)
+
+	if n := failures.Load(); n != 0 {
+		t.Errorf("%d statements failed (last: %v); without Redis the proxy answers from L1 and the warehouse", n, lastErr.Load())
+	}
+	if during < 1000 {
+		t.Errorf("only %d answers during the outage", during)
+	}
+	if sum(mid, "sqlcached_l2_breaker_open") != 1 {
+		t.Errorf("mid-outage the breaker gauge is %v, want 1", sum(mid, "sqlcached_l2_breaker_open"))
+	}
+	if sum(end, "sqlcached_l2_breaker_open") != 0 {
+		t.Errorf("after the outage the breaker gauge is %v, want 0", sum(end, "sqlcached_l2_breaker_open"))
+	}
+	if sum(end, "sqlcached_l2_errors_total") == 0 || sum(end, "sqlcached_l2_duration_seconds_count", `op="get"`) == 0 {
+		t.Errorf("the metrics do not show the outage: l2 errors %v", sum(end, "sqlcached_l2_errors_total"))
+	}
+	var redisLines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(strings.ToLower(l), "redis") {
+			redisLines = append(redisLines, l)
+		}
+	}
+	t.Logf("%d answers during the outage; the log about Redis:\n%s", during, strings.Join(redisLines, "\n"))
+	if len(redisLines) == 0 || len(redisLines) > 5 {
+		t.Errorf("%d log lines about Redis, want a handful", len(redisLines))
+	}
+	if !strings.Contains(logs.String(), "recovered") {
+		t.Error("no line says Redis recovered")
+	}
+}
