@@ -91,6 +91,24 @@ func TestSnowflakeThroughSqlcached(t *testing.T) {
 				t.Errorf("%d runs on Snowflake for 3 views, want 1", n)
 			}
 
+			// The other types: NUMBER beyond 18 digits, TIMESTAMP_TZ,
+			// VARIANT (parse_json's volatility is unknown here: relayed).
+			res, err := c.PgConn().Exec(ctx, `select 12345678901234567890123.45::DECIMAL(38,2) nbig,
+				to_timestamp_tz('2024-01-02 03:04:05.123456 +05:30') tz, parse_json('{"b":1,"a":[1,2]}') v, NULL::INTEGER nul`).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			more := []struct {
+				oid uint32
+				val string
+			}{{1700, "12345678901234567890123.45"}, {1184, "2024-01-01 21:34:05.123456+00"}, {114, "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": 1\n}"}, {20, ""}}
+			for i, w := range more {
+				f, v := res[0].FieldDescriptions[i], res[0].Rows[0][i]
+				if f.DataTypeOID != w.oid || string(v) != w.val || (w.val == "") != (v == nil) {
+					t.Errorf("column %s: OID %d %q, want %d %q", f.Name, f.DataTypeOID, v, w.oid, w.val)
+				}
+			}
+
 			// pgx's extended protocol with binary results, answered from
 			// the same warehouse run where the formats convert.
 			var n2 pgtype.Numeric
@@ -129,7 +147,7 @@ func TestSnowflakeThroughSqlcached(t *testing.T) {
 
 			// A rule's timeout cancels the statement on Snowflake.
 			t0 := time.Now()
-			_, err := c.Exec(ctx, "select count(*) from range(100000000) a, range(100000) b where a.range = -b.range - 1")
+			_, err = c.Exec(ctx, "select count(*) from range(100000000) a, range(100000) b where a.range = -b.range - 1")
 			var pe *pgconn.PgError
 			if !errors.As(err, &pe) || pe.Code != "57014" || !strings.Contains(pe.Message, `"slow"`) {
 				t.Fatalf("slow statement: %v, want 57014 naming the rule", err)
