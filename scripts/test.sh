@@ -16,11 +16,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Debian packages the tests need: PostgreSQL with pg_stat_statements, Redis,
 # the poolers benchmarks compare against, and the clients compatibility
 # tests drive (psql, pgbench, psycopg2 with SQLAlchemy, JDBC, psqlODBC
-# through pyodbc, Node.js for node-postgres).
+# through pyodbc, Node.js for node-postgres), and headless Chromium, which
+# loads the status page as a person sees it.
 packages=(
 	postgresql postgresql-contrib redis-server pgbouncer pgpool2
 	python3-psycopg2 python3-sqlalchemy libpostgresql-jdbc-java default-jdk-headless
-	odbc-postgresql unixodbc python3-pyodbc prometheus
+	odbc-postgresql unixodbc python3-pyodbc prometheus chromium
 )
 # Node.js and npm, unless the machine has them already (another build of
 # Node.js may hold the name nodejs).
