@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sqlcached/sqlcached/cache"
+	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/observe"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 	"github.com/sqlcached/sqlcached/internal/readpath"
@@ -45,7 +46,7 @@ func (c *conn) observeRead(start time.Time, pl *readpath.Plan, res cache.Result,
 		ev.Rule = r.Name
 	}
 	if a := pl.Analysis; a != nil {
-		ev.Shape, ev.SQL = a.ShapeID, a.Normalized
+		ev.Shape, ev.SQL = a.ShapeID, statementText(a, 0)
 	}
 	if e := res.Entry; e != nil {
 		ev.Rows, ev.Bytes = e.Rows, int64(len(e.Payload))
@@ -84,23 +85,34 @@ func (c *conn) observeRelay(it *expect, msg []byte) {
 	}
 	if a := it.a; a != nil {
 		if len(a.Statements) == 1 {
-			ev.Shape, ev.SQL = a.ShapeID, a.Normalized
-		} else if i := max(it.n-1, 0); it.kind == exQuery && i < len(a.Statements) {
-			ev.SQL = a.Statements[i].Normalized
+			ev.Shape, ev.SQL = a.ShapeID, statementText(a, 0)
+		} else if it.kind == exQuery {
+			ev.SQL = statementText(a, max(it.n-1, 0))
 		}
 		ev.Dashboard = a.Labels.Dashboard
+		if r := c.relayRule(a, a.Normalized); r != nil {
+			ev.Rule = r.Name
+		}
+	} else if r := c.relayRule(nil, ""); r != nil {
+		ev.Rule = r.Name
 	}
 	if ev.Dashboard == "" {
 		ev.Dashboard = c.sessionLabels().SetDashboard
-	}
-	if r := c.relayRule(it.a, ev.SQL); r != nil {
-		ev.Rule = r.Name
 	}
 	if code == CodeQueryCanceled && c.timedOutRule() != "" {
 		o.Timeout(c.timedOutRule(), ev.Backend)
 	}
 	o.Record(&ev)
 	it.start, it.bytes = time.Now(), 0
+}
+
+// statementText is the text of statement i of a as the client sent it,
+// "" if there is none.
+func statementText(a *fingerprint.Analysis, i int) string {
+	if i < len(a.Statements) {
+		return a.Statements[i].Text
+	}
+	return ""
 }
 
 // timedOutRule names the rule whose timeout cancelled the statement

@@ -116,7 +116,7 @@ policies:
 			t.Errorf("top by time saved: %s %q, want %q (row %v)", class, saved[class], want, saved)
 		}
 	}
-	if saved["sql"] != "select count ( * ) , max ( name ) from items where id < 50" {
+	if saved["sql"] != "/* dashboard='Revenue' */ select count(*), max(name) from items where id < 50" {
 		t.Errorf("top by time saved: statement %q", saved["sql"])
 	}
 	for _, row := range []map[string]string{runs, saved} {
