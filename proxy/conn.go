@@ -40,6 +40,7 @@ type conn struct {
 	pid        uint32
 	secret     uint32
 	registered bool
+	since      time.Time // when the client connected
 
 	user, database string
 	clientAddr     string // the client's address, for Config.Observe

@@ -75,6 +75,11 @@ type Config struct {
 	// relays everything.
 	Reads Reads
 
+	// Admin, when set, serves the clients asking for AdminDatabase: its
+	// admin users get the admin console, everyone else is refused. nil
+	// routes that name as any other.
+	Admin Admin
+
 	// Analyzer classifies statements; nil uses the read path's, or
 	// fingerprint's default.
 	Analyzer *fingerprint.Analyzer

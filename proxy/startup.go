@@ -24,6 +24,7 @@ const authTimeout = 60 * time.Second
 // authentication, and a first warehouse connection that applies the
 // client's settings and tells it the server's parameters.
 func (c *conn) startup() error {
+	c.since = time.Now()
 	_ = c.nc.SetDeadline(time.Now().Add(authTimeout))
 	params, err := c.readStartup()
 	if err != nil {
@@ -47,6 +48,9 @@ func (c *conn) startup() error {
 		return fatal(CodeInvalidAuthorization, "SSL connection is required")
 	}
 	c.user, c.database = user, database
+	if c.srv.cfg.Admin != nil && database == AdminDatabase {
+		return c.serveAdmin(params)
+	}
 	c.backend = c.srv.cfg.Route(database)
 	if c.backend == nil {
 		return fatal(CodeUnknownDatabase, fmt.Sprintf("database %q does not exist", database))

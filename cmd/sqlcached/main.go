@@ -252,6 +252,7 @@ func runServer(ctx context.Context, cfg *config.Config, rules *policy.Set, hup <
 		}
 		pcfg.TLS, pcfg.RequireTLS = tc, cfg.TLS.Require
 	}
+	pcfg.Admin = newAdmin(con)
 	srv, err := proxy.NewServer(pcfg)
 	if err != nil {
 		return err
