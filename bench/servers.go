@@ -105,6 +105,16 @@ func Psql(ctx context.Context, bin string, e Endpoint, database, sql string) (st
 		"-h", e.Host, "-p", strconv.Itoa(e.Port), "-U", "postgres", "-d", database, "-c", sql)
 }
 
+// PsqlFile runs psql -f file against database as postgres, with vars
+// (name=value) set by -v.
+func (pg *Postgres) PsqlFile(ctx context.Context, database, file string, vars ...string) (string, error) {
+	args := []string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.Host, "-p", strconv.Itoa(pg.Port), "-U", "postgres", "-d", database, "-f", file}
+	for _, v := range vars {
+		args = append(args, "-v", v)
+	}
+	return run(ctx, nil, "", filepath.Join(pg.Bin, "psql"), args...)
+}
+
 // Stop shuts the server down (fast mode) and kills what is left.
 func (pg *Postgres) Stop() {
 	if pg.proc != nil {

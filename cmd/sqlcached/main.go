@@ -4,6 +4,8 @@
 //	sqlcached serve --config FILE [--listen ADDR] [--http ADDR] [--backend-dsn DSN]
 //	sqlcached policy check --config FILE
 //	sqlcached policy explain --config FILE --user U [--database D] [--dashboard D] [--application-name A] SQL
+//	sqlcached bench --workload FILE [--target NAME=DSN[,metrics=URL] ...] [--warehouse-dsn DSN] [--out DIR] [--duration D]
+//	sqlcached bench simulate --log FILE ...
 //	sqlcached version
 //
 // demo serves an embedded DuckDB filled with sample BI data on
@@ -54,6 +56,8 @@ const usage = `usage:
   sqlcached serve --config FILE [--listen ADDR] [--http ADDR] [--backend-dsn DSN]
   sqlcached policy check --config FILE
   sqlcached policy explain --config FILE --user U [--database D] [--dashboard D] [--application-name A] SQL
+  sqlcached bench --workload FILE [--target NAME=DSN[,metrics=URL] ...] [--warehouse-dsn DSN] [--out DIR] [--duration D]
+  sqlcached bench simulate --log FILE ...
   sqlcached version`
 
 func main() {
@@ -72,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return demo(args[1:], stdout, stderr)
 	case "policy":
 		return policyCommand(args[1:], stdout, stderr)
+	case "bench":
+		return benchCommand(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sqlcached", version)
 		return exitOK
