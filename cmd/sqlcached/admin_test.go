@@ -5,16 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/internal/config"
 	"github.com/sqlcached/sqlcached/internal/testenv"
+	"github.com/sqlcached/sqlcached/policy"
 	"github.com/sqlcached/sqlcached/proxy"
 )
 
@@ -223,5 +227,77 @@ policies:
 	}
 	if code, _, _ := call("GET", "/admin/invalidate", "ops", "ops-pw", ""); code != 405 {
 		t.Errorf("GET /admin/invalidate: %d, want 405", code)
+	}
+}
+
+// RELOAD puts the file's policies in force, and a file that does not load
+// leaves them as they were.
+func TestAdminConsoleReloadsTheFile(t *testing.T) {
+	if _, err := exec.LookPath("psql"); err != nil {
+		t.Skip("psql is not installed")
+	}
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	pgAddr := freeAddr(t)
+	file := filepath.Join(t.TempDir(), "sqlcached.yaml")
+	write := func(ttl string) {
+		t.Helper()
+		body := fmt.Sprintf("listen: {postgres: %q, http: \"\"}\nshutdown: {timeout: 5s}\nauth: {method: trust, admin_users: [ops]}\n"+
+			"backends: [{name: wh, dsn: %q}]\npolicies:\n  - {name: all, ttl: %s}\n", pgAddr, pg.DSNUser("postgres", testenv.SuperPassword, db), ttl)
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("5m")
+	rules, cfg, err := policy.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done, ready := make(chan error, 1), make(chan struct{})
+	go func() {
+		done <- runServer(ctx, cfg, rules, nil, &serveExtras{ready: func(*cache.Group, string, string) { close(ready) }}, slog.New(slog.DiscardHandler))
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("runServer: %v", err)
+	}
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("runServer: %v", err)
+		}
+	}()
+	host, port, _ := net.SplitHostPort(pgAddr)
+	psql := func(sql string) (string, error) {
+		out, err := exec.Command("psql", fmt.Sprintf("host=%s port=%s dbname=sqlcached user=ops", host, port),
+			"-X", "-A", "-t", "-v", "VERBOSITY=verbose", "-c", sql).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	ttl := func() string {
+		t.Helper()
+		out, err := psql("SHOW POLICIES")
+		if err != nil {
+			t.Fatalf("SHOW POLICIES: %v\n%s", err, out)
+		}
+		return strings.Split(out, "|")[4]
+	}
+	if got := ttl(); got != "00:05:00" {
+		t.Fatalf("ttl %q at the start", got)
+	}
+	write("90s")
+	if out, err := psql("RELOAD"); err != nil || out != "RELOAD" {
+		t.Fatalf("RELOAD: %v %q", err, out)
+	}
+	if got := ttl(); got != "00:01:30" {
+		t.Errorf("ttl %q after RELOAD, want 00:01:30", got)
+	}
+	write("forever")
+	if out, err := psql("RELOAD"); err == nil || !strings.Contains(out, "F0000") || !strings.Contains(out, "ttl") {
+		t.Errorf("RELOAD of a bad file: %v %q", err, out)
+	}
+	if got := ttl(); got != "00:01:30" {
+		t.Errorf("ttl %q after a failed RELOAD, want 00:01:30 still", got)
 	}
 }
