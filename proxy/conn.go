@@ -641,6 +641,7 @@ func (c *conn) attach(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.srv.lost.OK()
 	c.mu.Lock()
 	c.sc = sc
 	c.mu.Unlock()
@@ -799,7 +800,7 @@ func (c *conn) cancelRunning() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.sc.Cancel(ctx); err != nil {
-		c.srv.log.Warn("cancel request to the warehouse failed", "pid", c.pid, "err", err)
+		c.srv.lost.Fail(err, "cancel requests that did not reach the warehouse")
 	}
 }
 

@@ -608,7 +608,7 @@ func (c *conn) watchCopy() (failed *atomic.Bool, stop func()) {
 // a new connection next time, unless it was inside a transaction, which is
 // lost with the connection.
 func (c *conn) serverLost(cause error) error {
-	c.srv.log.Warn("warehouse connection lost", "pid", c.pid, "err", cause)
+	c.srv.lost.Fail(cause, "sessions that lost their warehouse connection")
 	// A session that owned its connection (a transaction, a pin, session
 	// pooling) lost what lived on it: it ends, as a PostgreSQL session
 	// would.

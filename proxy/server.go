@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/incident"
 	"github.com/sqlcached/sqlcached/internal/observe"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
@@ -104,6 +105,11 @@ type Server struct {
 	volMu     sync.Mutex // protects volLoaded
 	volLoaded bool       // the analyzer has the warehouse's volatility
 
+	// lost follows the warehouse connections sessions lose and the cancel
+	// requests that do not reach the warehouse: a line when it starts, a
+	// line when sessions attach again, never one per session.
+	lost *incident.Incident
+
 	memo memo // what the warehouse answered to SET and SHOW
 	// ddlEpoch counts DDL through the proxy: warehouse connections whose
 	// prepared statements predate it prepare them again.
@@ -147,7 +153,7 @@ func NewServer(cfg Config) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		cfg: cfg, log: log, listeners: map[net.Listener]struct{}{}, sessions: map[uint32]*conn{}, starting: map[*conn]net.Conn{},
+		cfg: cfg, log: log, lost: incident.New(log, slog.LevelWarn, "warehouse connections"), listeners: map[net.Listener]struct{}{}, sessions: map[uint32]*conn{}, starting: map[*conn]net.Conn{},
 	}, nil
 }
 

@@ -70,7 +70,7 @@ func (c *conn) timeoutRunning(r *policy.Rule) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.sc.Cancel(ctx); err != nil {
-		c.srv.log.Warn("cancel request to the warehouse failed", "pid", c.pid, "err", err)
+		c.srv.lost.Fail(err, "cancel requests that did not reach the warehouse")
 	}
 }
 

@@ -52,6 +52,8 @@ func openBackends(ctx context.Context, cfg *config.Config, extra map[string]exec
 			MaxWait:      cfg.Pool.MaxWait.Std(),
 			IdleTimeout:  cfg.Pool.IdleTimeout.Std(),
 			LabelSetting: label,
+			Name:         b.Name,
+			Logger:       log,
 		})
 		if err != nil {
 			bs.Close()

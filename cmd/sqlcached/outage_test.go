@@ -104,3 +104,77 @@ policies:
 		t.Error("no line says Redis recovered")
 	}
 }
+
+// The warehouse stopped for a few seconds under 16 clients: the log says
+// so in a handful of lines, not one per session or request, and clients
+// are answered again once it is back.
+func TestWarehouseOutageUnderLoad(t *testing.T) {
+	pg := testenv.NewPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	pg.Exec(t, db, "create table items (id int primary key, name text); insert into items select i, 'item ' || i from generate_series(1, 100) i")
+	var logs syncBuffer
+	pgAddr, _ := serveConfigLog(t, fmt.Sprintf(`
+auth: {method: trust}
+backends: [{name: sales, dsn: %q, max_conns: 8}]
+pool: {max_wait: 1s}
+policies:
+  - {name: default, cache: false}
+`, pg.DSNUser("postgres", testenv.SuperPassword, db)), slog.New(slog.NewTextHandler(&logs, nil)))
+	dsn := fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", pgAddr, db)
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var failures, afterwards atomic.Int64
+	var back atomic.Bool
+	for i := range 16 {
+		c, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				_, err := c.Exec(context.Background(), fmt.Sprintf("select name from items where id = %d", (i+n)%100+1), pgx.QueryExecModeSimpleProtocol)
+				switch {
+				case err != nil:
+					failures.Add(1)
+					time.Sleep(20 * time.Millisecond)
+				case back.Load():
+					afterwards.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	back.Store(true)
+	time.Sleep(2 * time.Second)
+	stop()
+	wg.Wait()
+
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "warehouse") {
+			lines = append(lines, l)
+		}
+	}
+	t.Logf("%d statements failed during the outage; the log about the warehouse:\n%s", failures.Load(), strings.Join(lines, "\n"))
+	if failures.Load() < 16 {
+		t.Errorf("only %d failures: the outage was not felt", failures.Load())
+	}
+	if afterwards.Load() == 0 {
+		t.Error("no answers after the warehouse came back")
+	}
+	if len(lines) == 0 || len(lines) > 6 {
+		t.Errorf("%d log lines about the warehouse, want a handful", len(lines))
+	}
+	if !strings.Contains(logs.String(), "recovered") {
+		t.Error("no line says the warehouse recovered")
+	}
+}
