@@ -16,4 +16,16 @@
 // (sqlcached answering a dashboard mix from its cache, against direct
 // PostgreSQL and pgpool-II's in-memory query cache) is [RunCacheHits]; its
 // command is bench/cmd/cachehits. Both run on a [Harness].
+//
+// `sqlcached bench --workload FILE` is the product's own benchmark and
+// talks only to DSNs: [LoadDashboards] reads a dashboard workload (YAML:
+// dashboards of charts as SQL templates over parameter domains, viewers,
+// Zipf popularity, think time, refresh), [Dashboards.Schedule] draws from
+// its seed the requests every viewer sends and when, and [RunDashboards]
+// replays that schedule against each target in turn, round by round,
+// reading sqlcached's /metrics and the warehouse's pg_stat_statements
+// around every turn; the [DashboardsReport] it returns writes report.md,
+// report.json and the charts. bench/cmd/dashboards starts direct
+// PostgreSQL, pgbouncer, pgpool-II and sqlcached on a [Harness] and runs
+// the command against them.
 package bench
