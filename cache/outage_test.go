@@ -15,27 +15,10 @@ import (
 	"github.com/sqlcached/sqlcached/internal/testenv"
 )
 
-// logLines is a slog text handler's output, one line a record.
-type logLines struct {
-	mu sync.Mutex // protects b
-	b  strings.Builder
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logLines) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.FieldsFunc(l.b.String(), func(r rune) bool { return r == '\n' })
-}
-
-func (l *logLines) matching(re *regexp.Regexp) []string {
+// matching returns the lines of l that re matches.
+func matching(l *testenv.LogBuffer, re *regexp.Regexp) []string {
 	var m []string
-	for _, line := range l.lines() {
+	for _, line := range l.Lines() {
 		if re.MatchString(line) {
 			m = append(m, line)
 		}
@@ -50,7 +33,7 @@ func TestRedisOutageIsLoggedOnce(t *testing.T) {
 	rd := testenv.NewRedis(t)
 	l2 := l2Config(t, rd)
 	l2.BreakerCooldown = 200 * time.Millisecond
-	out := &logLines{}
+	out := &testenv.LogBuffer{}
 	g := newGroup(t, Config{L2: l2, Logger: slog.New(slog.NewTextHandler(out, nil))})
 	f := newFiller("answer")
 
@@ -96,7 +79,7 @@ func TestRedisOutageIsLoggedOnce(t *testing.T) {
 	t.Logf("Redis down %v", time.Since(killed).Round(time.Millisecond))
 	recovered := regexp.MustCompile(`msg="redis recovered after`)
 	deadline := time.Now().Add(15 * time.Second)
-	for len(out.matching(recovered)) == 0 && time.Now().Before(deadline) {
+	for len(matching(out, recovered)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // load goes on after the recovery
@@ -104,7 +87,7 @@ func TestRedisOutageIsLoggedOnce(t *testing.T) {
 	wg.Wait()
 	stop = make(chan struct{})
 
-	lines := out.lines()
+	lines := out.Lines()
 	for _, l := range lines {
 		t.Log(l)
 	}
@@ -112,14 +95,14 @@ func TestRedisOutageIsLoggedOnce(t *testing.T) {
 	if n := errs.Load(); n != 0 {
 		t.Errorf("%d Gets failed", n)
 	}
-	redis := out.matching(regexp.MustCompile(`(?i)redis`))
+	redis := matching(out, regexp.MustCompile(`(?i)redis`))
 	if len(redis) != len(lines) || len(lines) > 3 {
 		t.Errorf("%d lines logged, %d about Redis; want at most 3, all about Redis", len(lines), len(redis))
 	}
-	if n := len(out.matching(regexp.MustCompile(`level=WARN msg="redis failing" err=`))); n != 1 {
+	if n := len(matching(out, regexp.MustCompile(`level=WARN msg="redis failing" err=`))); n != 1 {
 		t.Errorf("%d failure lines, want 1", n)
 	}
-	rec := out.matching(recovered)
+	rec := matching(out, recovered)
 	if len(rec) != 1 {
 		t.Fatalf("%d recovery lines, want 1", len(rec))
 	}

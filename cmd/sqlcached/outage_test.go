@@ -21,12 +21,12 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 	db := pg.NewDatabase(t)
 	pg.Exec(t, db, "create table items (id int primary key, name text); insert into items select i, 'item ' || i from generate_series(1, 100) i")
 	rd := testenv.NewRedis(t)
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	pgAddr, httpAddr := serveConfigLog(t, fmt.Sprintf(`
 auth: {method: trust}
 backends: [{name: wh, dsn: %q, max_conns: 16}]
 cache:
-  l2: {redis: {url: %q}, timeout: 50ms}
+  l2: {redis: {url: %q}, timeout: 250ms}
 policies:
   - {name: default, ttl: 5m}
 `, pg.DSNUser("postgres", testenv.SuperPassword, db), rd.URL(0)), slog.New(slog.NewTextHandler(&logs, nil)))
@@ -70,10 +70,15 @@ policies:
 	if err := rd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Second)
+	// Redis takes calls again once the breaker's probe gets through.
+	end := scrape(t, httpAddr)
+	for deadline := time.Now().Add(30 * time.Second); sum(end, "sqlcached_l2_breaker_open") != 0 && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		end = scrape(t, httpAddr)
+	}
+	time.Sleep(2 * time.Second)
 	stop()
 	wg.Wait()
-	end := scrape(t, httpAddr)
 
 	if n := failures.Load(); n != 0 {
 		t.Errorf("%d statements failed (last: %v); without Redis the proxy answers from L1 and the warehouse", n, lastErr.Load())
@@ -112,7 +117,7 @@ func TestWarehouseOutageUnderLoad(t *testing.T) {
 	pg := testenv.NewPostgreSQL(t)
 	db := pg.NewDatabase(t)
 	pg.Exec(t, db, "create table items (id int primary key, name text); insert into items select i, 'item ' || i from generate_series(1, 100) i")
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	pgAddr, _ := serveConfigLog(t, fmt.Sprintf(`
 auth: {method: trust}
 backends: [{name: sales, dsn: %q, max_conns: 8}]

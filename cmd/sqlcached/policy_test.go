@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -430,26 +429,8 @@ func containsLine(lines []string, want string) bool {
 	return false
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// count returns how many log lines contain every one of parts.
-func (s *syncBuffer) count(parts ...string) int {
+// countLines returns how many lines of s contain every one of parts.
+func countLines(s *testenv.LogBuffer, parts ...string) int {
 	n := 0
 	for _, line := range strings.Split(s.String(), "\n") {
 		all := true
@@ -583,7 +564,7 @@ policies:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	hup := make(chan os.Signal, 1)
 	srvCtx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -657,7 +638,7 @@ policies:
 	// parts more than had times, within reloadDeadline of since.
 	waitLog := func(t *testing.T, since time.Time, had int, parts ...string) {
 		t.Helper()
-		for logs.count(parts...) <= had {
+		for countLines(logs, parts...) <= had {
 			if time.Since(since) > reloadDeadline {
 				t.Fatalf("no log line with %q within %v", parts, reloadDeadline)
 			}
@@ -689,7 +670,7 @@ policies:
 	probe(t, 1, 4, 1)
 
 	// ttl 1s: answers expire after a second.
-	had := logs.count(reloaded...)
+	had := countLines(logs, reloaded...)
 	since := rewrite(t, ttlSecond)
 	waitLog(t, since, had, reloaded...)
 	probe(t, 2, 3, 1)
@@ -698,14 +679,14 @@ policies:
 
 	// cache: false: every statement runs on the warehouse, even one whose
 	// answer is cached and fresh.
-	had = logs.count(reloaded...)
+	had = countLines(logs, reloaded...)
 	since = rewrite(t, cacheOff)
 	waitLog(t, since, had, reloaded...)
 	probe(t, 1, 3, 3)
 	probe(t, 3, 3, 3)
 
 	// ttl 1h again.
-	had = logs.count(reloaded...)
+	had = countLines(logs, reloaded...)
 	since = rewrite(t, ttlHour)
 	waitLog(t, since, had, reloaded...)
 	probe(t, 4, 3, 1)
@@ -713,32 +694,32 @@ policies:
 
 	// An invalid file: logged with its line and key, and the rules in
 	// force stay.
-	had, hadRefused := logs.count(reloaded...), logs.count(refused...)
+	had, hadRefused := countLines(logs, reloaded...), countLines(logs, refused...)
 	since = rewrite(t, invalid)
 	waitLog(t, since, hadRefused, refused...)
-	if want := fmt.Sprintf("%s:10: policies[0].ttl: invalid duration", path); logs.count(append(refused, want)...) == 0 {
+	if want := fmt.Sprintf("%s:10: policies[0].ttl: invalid duration", path); countLines(logs, append(refused, want)...) == 0 {
 		t.Errorf("the refused reload is not logged with %q", want)
 	}
 	probe(t, 4, 3, 0)
 	probe(t, 5, 3, 1)
-	if n := logs.count(reloaded...); n != had {
+	if n := countLines(logs, reloaded...); n != had {
 		t.Errorf("%d reloads logged after an invalid file", n-had)
 	}
 
 	// A valid file again, whose cache comes from the environment: on
 	// SIGHUP the environment is read again, though the file is unchanged.
-	had = logs.count(reloaded...)
+	had = countLines(logs, reloaded...)
 	since = rewrite(t, fromEnv)
 	waitLog(t, since, had, reloaded...)
 	probe(t, 6, 3, 1)
 	t.Setenv(cacheVar, "false")
-	hadHup := logs.count(append(reloaded, "SIGHUP")...)
+	hadHup := countLines(logs, append(reloaded, "SIGHUP")...)
 	since = time.Now()
 	hup <- syscall.SIGHUP
 	waitLog(t, since, hadHup, append(reloaded, "SIGHUP")...)
 	probe(t, 6, 3, 3)
 	t.Setenv(cacheVar, "true")
-	hadHup = logs.count(append(reloaded, "SIGHUP")...)
+	hadHup = countLines(logs, append(reloaded, "SIGHUP")...)
 	since = time.Now()
 	hup <- syscall.SIGHUP
 	waitLog(t, since, hadHup, append(reloaded, "SIGHUP")...)
@@ -746,7 +727,7 @@ policies:
 	changesDone := time.Now()
 
 	// Only the policies changed: nothing asks for a restart.
-	if n := logs.count("need a restart"); n != 0 {
+	if n := countLines(logs, "need a restart"); n != 0 {
 		t.Errorf("%d reloads that changed only the policies logged that a restart is needed", n)
 	}
 

@@ -17,23 +17,10 @@ import (
 	"github.com/sqlcached/sqlcached/internal/testenv"
 )
 
-// logLines is a slog text handler's output, one line a record.
-type logLines struct {
-	mu sync.Mutex // protects b
-	b  strings.Builder
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logLines) matching(re *regexp.Regexp) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// matching returns the lines of l that re matches.
+func matching(l *testenv.LogBuffer, re *regexp.Regexp) []string {
 	var m []string
-	for _, line := range strings.FieldsFunc(l.b.String(), func(r rune) bool { return r == '\n' }) {
+	for _, line := range l.Lines() {
 		if re.MatchString(line) {
 			m = append(m, line)
 		}
@@ -47,7 +34,7 @@ func (l *logLines) matching(re *regexp.Regexp) []string {
 func TestWarehouseOutageIsLoggedOnce(t *testing.T) {
 	pg := testenv.NewPostgreSQL(t)
 	db := pg.NewDatabase(t)
-	out := &logLines{}
+	out := &testenv.LogBuffer{}
 	p, err := postgres.NewPool(postgres.Config{
 		DSN:            fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db),
 		MaxConns:       8,
@@ -104,7 +91,7 @@ func TestWarehouseOutageIsLoggedOnce(t *testing.T) {
 	}
 	t.Logf("PostgreSQL down %v", time.Since(down).Round(time.Millisecond))
 	recovered := regexp.MustCompile(`msg="warehouse sales recovered after`)
-	for deadline := time.Now().Add(15 * time.Second); len(out.matching(recovered)) == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(15 * time.Second); len(matching(out, recovered)) == 0 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // load goes on after the recovery
@@ -112,7 +99,7 @@ func TestWarehouseOutageIsLoggedOnce(t *testing.T) {
 	wg.Wait()
 	stopped = true
 
-	lines := out.matching(regexp.MustCompile(``))
+	lines := matching(out, regexp.MustCompile(``))
 	for _, l := range lines {
 		t.Log(l)
 	}
@@ -120,10 +107,10 @@ func TestWarehouseOutageIsLoggedOnce(t *testing.T) {
 	if len(lines) > 3 {
 		t.Errorf("%d lines logged, want at most 3", len(lines))
 	}
-	if n := len(out.matching(regexp.MustCompile(`level=ERROR msg="warehouse sales failing" err=`))); n != 1 {
+	if n := len(matching(out, regexp.MustCompile(`level=ERROR msg="warehouse sales failing" err=`))); n != 1 {
 		t.Errorf("%d failure lines, want 1", n)
 	}
-	rec := out.matching(recovered)
+	rec := matching(out, recovered)
 	if len(rec) != 1 {
 		t.Fatalf("%d recovery lines, want 1", len(rec))
 	}

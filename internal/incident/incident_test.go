@@ -8,28 +8,12 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/sqlcached/sqlcached/internal/testenv"
 )
 
-// logLines is a slog handler's output, one line a record, without times.
-type logLines struct {
-	mu sync.Mutex // protects b
-	b  strings.Builder
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logLines) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(l.b.String(), "\n"), "\n")
-}
-
-func newLogger() (*slog.Logger, *logLines) {
-	l := &logLines{}
+func newLogger() (*slog.Logger, *testenv.LogBuffer) {
+	l := &testenv.LogBuffer{}
 	h := slog.NewTextHandler(l, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey && len(groups) == 0 {
 			return slog.Attr{}
@@ -39,9 +23,9 @@ func newLogger() (*slog.Logger, *logLines) {
 	return slog.New(h), l
 }
 
-func wantLines(t *testing.T, l *logLines, want ...string) {
+func wantLines(t *testing.T, l *testenv.LogBuffer, want ...string) {
 	t.Helper()
-	got := l.lines()
+	got := l.Lines()
 	if len(want) == 0 && len(got) == 1 && got[0] == "" {
 		return
 	}
