@@ -363,7 +363,7 @@ func parseCSVLog(r io.Reader, file string) ([]Record, ParseStats, error) {
 func csvError(file string, err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return &ParseError{File: file, Line: pe.Line, Reason: fmt.Sprintf("column %d: %v", pe.Column, pe.Err)}
+		return &ParseError{File: file, Line: pe.Line, Reason: fmt.Sprintf("character %d: %v", pe.Column, pe.Err)}
 	}
 	return &ParseError{File: file, Reason: err.Error()}
 }

@@ -185,3 +185,29 @@ func TestParseParams(t *testing.T) {
 		t.Errorf("parseParams = %q, %v; want %q", got, err, want)
 	}
 }
+
+// FuzzParse: any input is read or refused with a ParseError, never a
+// panic, in every format.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"pg15.csv", "pg-stderr-userdb.log", "pg-stderr-default.log", "snowflake-query-history.csv"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, format := range Formats {
+			recs, _, err := Parse(strings.NewReader(string(b)), "fuzz", ParseOptions{Format: format})
+			var pe *ParseError
+			if err != nil && !errors.As(err, &pe) {
+				t.Fatalf("%s: %v is not a ParseError", format, err)
+			}
+			for i := 1; i < len(recs); i++ {
+				if recs[i].Start.Before(recs[i-1].Start) {
+					t.Fatalf("%s: records out of order", format)
+				}
+			}
+		}
+	})
+}
