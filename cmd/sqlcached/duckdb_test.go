@@ -20,11 +20,8 @@ import (
 	duck "github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/executor/duckdb"
-	"github.com/sqlcached/sqlcached/internal/config"
-	"github.com/sqlcached/sqlcached/policy"
 )
 
 // everything holds a row of every type the DuckDB warehouse maps, and a
@@ -76,40 +73,12 @@ policies:
 `, map[string]executor.Warehouse{"duck": wh}), wh
 }
 
-// startServer runs sqlcached in this process with a configuration of
-// trust authentication on a free port plus body, until the test ends; it
-// returns the DSN of database "shop" as user "analyst".
+// startServer runs sqlcached in this process with trust authentication
+// and body, until the test ends; it returns the DSN of database "shop" as
+// user "analyst".
 func startServer(t *testing.T, body string, warehouses map[string]executor.Warehouse) string {
 	t.Helper()
-	addr := freeAddr(t)
-	cfg, err := config.Parse(fmt.Appendf(nil, "listen: {postgres: %q}\nauth: {method: trust}\nshutdown: {timeout: 5s}\n%s", addr, body), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := policy.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- runServer(ctx, cfg, rules, nil, &serveExtras{
-			warehouses: warehouses,
-			ready:      func(*cache.Group, string, string) { close(ready) },
-		}, slog.New(slog.DiscardHandler))
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("runServer: %v", err)
-	}
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("runServer: %v", err)
-		}
-	})
+	addr, _ := serveWarehouses(t, "auth: {method: trust}\n"+body, slog.New(slog.DiscardHandler), warehouses)
 	host, port := splitHostPort(addr)
 	return fmt.Sprintf("host=%s port=%s user=analyst dbname=shop sslmode=disable", host, port)
 }

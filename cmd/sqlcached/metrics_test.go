@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sqlcached/sqlcached/cache"
+	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/internal/config"
 	"github.com/sqlcached/sqlcached/internal/testenv"
 	"github.com/sqlcached/sqlcached/policy"
@@ -29,6 +30,13 @@ func serveConfig(t *testing.T, body string) (string, string) {
 // serveConfigLog is serveConfig with the process log going to log.
 func serveConfigLog(t *testing.T, body string, log *slog.Logger) (string, string) {
 	t.Helper()
+	return serveWarehouses(t, body, log, nil)
+}
+
+// serveWarehouses is serveConfigLog with backends' warehouses supplied
+// by name (see serveExtras).
+func serveWarehouses(t *testing.T, body string, log *slog.Logger, warehouses map[string]executor.Warehouse) (string, string) {
+	t.Helper()
 	pgAddr, httpAddr := freeAddr(t), freeAddr(t)
 	cfg, err := config.Parse(fmt.Appendf(nil, "listen: {postgres: %q, http: %q}\nshutdown: {timeout: 5s}\n%s", pgAddr, httpAddr, body), func(string) string { return "" })
 	if err != nil {
@@ -42,7 +50,7 @@ func serveConfigLog(t *testing.T, body string, log *slog.Logger) (string, string
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		done <- runServer(ctx, cfg, rules, nil, &serveExtras{ready: func(*cache.Group, string, string) { close(ready) }}, log)
+		done <- runServer(ctx, cfg, rules, nil, &serveExtras{warehouses: warehouses, ready: func(*cache.Group, string, string) { close(ready) }}, log)
 	}()
 	select {
 	case <-ready:
