@@ -75,16 +75,8 @@ const checkInterval = 1024
 // Statements that psql and SQLAlchemy send about the catalog are answered
 // from DuckDB's own catalog (see compat.go); other statements run as sent.
 func (d *DB) Execute(ctx context.Context, req *executor.Request) (*executor.Result, error) {
-	sess, err := sessionOf(req.Settings)
-	if err != nil {
-		return nil, err
-	}
-	sql, err := rewrite(req)
-	if err != nil {
-		return nil, err
-	}
 	var res *executor.Result
-	err = d.withConn(ctx, func(c *duck.Conn) error {
+	err := d.onConn(ctx, req, func(c *duck.Conn, sql string, sess session) error {
 		restore, err := sess.apply(ctx, c)
 		if err != nil {
 			return err
@@ -93,16 +85,30 @@ func (d *DB) Execute(ctx context.Context, req *executor.Request) (*executor.Resu
 		res, err = run(ctx, c, req, sql, sess)
 		return err
 	})
+	return res, err
+}
+
+// onConn calls f with a connection of the pool, req's statement as DuckDB
+// runs it (see compat.go) and the session req describes; f's error comes
+// back as a client should see it: ctx's when it ended, ErrTooLarge, else
+// with its SQLSTATE.
+func (d *DB) onConn(ctx context.Context, req *executor.Request, f func(c *duck.Conn, sql string, sess session) error) error {
+	sess, err := sessionOf(req.Settings)
 	if err != nil {
-		if errors.Is(err, executor.ErrTooLarge) {
-			return nil, err
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, pgErrSQL(err, req.SQL)
+		return err
 	}
-	return res, nil
+	sql, err := rewrite(req)
+	if err != nil {
+		return err
+	}
+	err = d.withConn(ctx, func(c *duck.Conn) error { return f(c, sql, sess) })
+	switch {
+	case err == nil, errors.Is(err, executor.ErrTooLarge):
+		return err
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return pgErrSQL(err, req.SQL)
 }
 
 // bounded returns a statement that answers as stmt (a SELECT of sql)

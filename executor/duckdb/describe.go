@@ -19,16 +19,8 @@ var _ executor.Describer = (*DB)(nil)
 // extended protocol's Describe asks. A parameter whose type DuckDB leaves
 // open is text (25), unless the request names a type for it.
 func (d *DB) Describe(ctx context.Context, req *executor.Request) (*executor.Description, error) {
-	sess, err := sessionOf(req.Settings)
-	if err != nil {
-		return nil, err
-	}
-	sql, err := rewrite(req)
-	if err != nil {
-		return nil, err
-	}
 	var desc *executor.Description
-	err = d.withConn(ctx, func(c *duck.Conn) error {
+	err := d.onConn(ctx, req, func(c *duck.Conn, sql string, sess session) error {
 		ds, err := c.PrepareContext(ctx, sql)
 		if err != nil {
 			return err
@@ -42,13 +34,7 @@ func (d *DB) Describe(ctx context.Context, req *executor.Request) (*executor.Des
 		desc.Fields, err = describeBound(ctx, c, sql, req, sess)
 		return err
 	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, pgErrSQL(err, req.SQL)
-	}
-	return desc, nil
+	return desc, err
 }
 
 func describe(stmt *duck.Stmt, req *executor.Request, sess session) (*executor.Description, error) {
