@@ -122,7 +122,7 @@ from the cache:
 			fmt.Fprintf(stdout, "\n    %s\n", q)
 		}
 		fmt.Fprintf(stdout, `
-Cache counters: curl -s http://%s/stats
+Live status page: http://%s/   (counters: curl -s http://%[1]s/stats)
 Stop with Ctrl-C.
 `, httpAddr)
 	}
