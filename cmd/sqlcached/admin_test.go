@@ -52,9 +52,6 @@ func table(out string) []map[string]string {
 // The console as an operator uses it: psql to database sqlcached, then
 // the same over HTTP.
 func TestAdminConsoleWithPsql(t *testing.T) {
-	if _, err := exec.LookPath("psql"); err != nil {
-		t.Skip("psql is not installed")
-	}
 	pg := testenv.SharedPostgreSQL(t)
 	db := pg.NewDatabase(t)
 	pg.Exec(t, db, `create table items (id int primary key, name text); insert into items select i, 'item ' || i from generate_series(1, 100) i`)
@@ -233,9 +230,6 @@ policies:
 // RELOAD puts the file's policies in force, and a file that does not load
 // leaves them as they were.
 func TestAdminConsoleReloadsTheFile(t *testing.T) {
-	if _, err := exec.LookPath("psql"); err != nil {
-		t.Skip("psql is not installed")
-	}
 	pg := testenv.SharedPostgreSQL(t)
 	db := pg.NewDatabase(t)
 	pgAddr := freeAddr(t)

@@ -26,9 +26,6 @@ import (
 // sqlcached with the same policies, are measured by its /metrics. Time is
 // compressed: a 2s TTL over 10s of viewers.
 func TestSimulatePredictsTheReplayedHitRate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("records and replays 10s of dashboard traffic")
-	}
 	pg := testenv.NewPostgreSQL(t)
 	db := pg.NewDatabase(t)
 	pg.Exec(t, db, `create table sales (id int primary key, region text, product text, day date, amount numeric(12,2));
