@@ -15,17 +15,6 @@ import (
 	"github.com/sqlcached/sqlcached/internal/testenv"
 )
 
-// matching returns the lines of l that re matches.
-func matching(l *testenv.LogBuffer, re *regexp.Regexp) []string {
-	var m []string
-	for _, line := range l.Lines() {
-		if re.MatchString(line) {
-			m = append(m, line)
-		}
-	}
-	return m
-}
-
 // A Redis outage under load writes one line when it starts and one when it
 // ends, whatever the number of calls it failed, and the second counts
 // them.
@@ -79,7 +68,7 @@ func TestRedisOutageIsLoggedOnce(t *testing.T) {
 	t.Logf("Redis down %v", time.Since(killed).Round(time.Millisecond))
 	recovered := regexp.MustCompile(`msg="redis recovered after`)
 	deadline := time.Now().Add(15 * time.Second)
-	for len(matching(out, recovered)) == 0 && time.Now().Before(deadline) {
+	for len(out.Matching(recovered)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // load goes on after the recovery
@@ -95,14 +84,14 @@ func TestRedisOutageIsLoggedOnce(t *testing.T) {
 	if n := errs.Load(); n != 0 {
 		t.Errorf("%d Gets failed", n)
 	}
-	redis := matching(out, regexp.MustCompile(`(?i)redis`))
+	redis := out.Matching(regexp.MustCompile(`(?i)redis`))
 	if len(redis) != len(lines) || len(lines) > 3 {
 		t.Errorf("%d lines logged, %d about Redis; want at most 3, all about Redis", len(lines), len(redis))
 	}
-	if n := len(matching(out, regexp.MustCompile(`level=WARN msg="redis failing" err=`))); n != 1 {
+	if n := len(out.Matching(regexp.MustCompile(`level=WARN msg="redis failing" err=`))); n != 1 {
 		t.Errorf("%d failure lines, want 1", n)
 	}
-	rec := matching(out, recovered)
+	rec := out.Matching(recovered)
 	if len(rec) != 1 {
 		t.Fatalf("%d recovery lines, want 1", len(rec))
 	}

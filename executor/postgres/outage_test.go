@@ -17,17 +17,6 @@ import (
 	"github.com/sqlcached/sqlcached/internal/testenv"
 )
 
-// matching returns the lines of l that re matches.
-func matching(l *testenv.LogBuffer, re *regexp.Regexp) []string {
-	var m []string
-	for _, line := range l.Lines() {
-		if re.MatchString(line) {
-			m = append(m, line)
-		}
-	}
-	return m
-}
-
 // A warehouse stopped under load is logged once when connecting to it
 // fails and once when it takes connections again, with the count of
 // attempts that failed in between.
@@ -91,7 +80,7 @@ func TestWarehouseOutageIsLoggedOnce(t *testing.T) {
 	}
 	t.Logf("PostgreSQL down %v", time.Since(down).Round(time.Millisecond))
 	recovered := regexp.MustCompile(`msg="warehouse sales recovered after`)
-	for deadline := time.Now().Add(15 * time.Second); len(matching(out, recovered)) == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(15 * time.Second); len(out.Matching(recovered)) == 0 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // load goes on after the recovery
@@ -99,7 +88,7 @@ func TestWarehouseOutageIsLoggedOnce(t *testing.T) {
 	wg.Wait()
 	stopped = true
 
-	lines := matching(out, regexp.MustCompile(``))
+	lines := out.Matching(regexp.MustCompile(``))
 	for _, l := range lines {
 		t.Log(l)
 	}
@@ -107,10 +96,10 @@ func TestWarehouseOutageIsLoggedOnce(t *testing.T) {
 	if len(lines) > 3 {
 		t.Errorf("%d lines logged, want at most 3", len(lines))
 	}
-	if n := len(matching(out, regexp.MustCompile(`level=ERROR msg="warehouse sales failing" err=`))); n != 1 {
+	if n := len(out.Matching(regexp.MustCompile(`level=ERROR msg="warehouse sales failing" err=`))); n != 1 {
 		t.Errorf("%d failure lines, want 1", n)
 	}
-	rec := matching(out, recovered)
+	rec := out.Matching(recovered)
 	if len(rec) != 1 {
 		t.Fatalf("%d recovery lines, want 1", len(rec))
 	}

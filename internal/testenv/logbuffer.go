@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"regexp"
 	"strings"
 	"sync"
 )
@@ -29,4 +30,15 @@ func (l *LogBuffer) String() string {
 // Lines returns the lines written, without empty ones.
 func (l *LogBuffer) Lines() []string {
 	return strings.FieldsFunc(l.String(), func(r rune) bool { return r == '\n' })
+}
+
+// Matching returns the lines written that re matches.
+func (l *LogBuffer) Matching(re *regexp.Regexp) []string {
+	var m []string
+	for _, line := range l.Lines() {
+		if re.MatchString(line) {
+			m = append(m, line)
+		}
+	}
+	return m
 }
