@@ -32,32 +32,22 @@ policies:
 `, pg.DSNUser("postgres", testenv.SuperPassword, db), rd.URL(0)), slog.New(slog.NewTextHandler(&logs, nil)))
 	dsn := fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", pgAddr, db)
 
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 	var answers, failures atomic.Int64
 	var lastErr atomic.Value
-	for i := range 32 {
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
+	stop := load(t, dsn, 32, func(i, n int) string {
+		if n%50 == 49 {
+			return fmt.Sprintf("update items set name = 'item %d' where id = %d", n, i%20+1) // invalidates
 		}
-		defer c.Close(context.Background())
-		wg.Go(func() {
-			for n := 0; ctx.Err() == nil; n++ {
-				sql := fmt.Sprintf("select name from items where id = %d", (i*7+n)%20+1)
-				if n%50 == 49 {
-					sql = fmt.Sprintf("update items set name = 'item %d' where id = %d", n, i%20+1) // invalidates
-				}
-				if _, err := c.Exec(context.Background(), sql, pgx.QueryExecModeSimpleProtocol); err != nil {
-					failures.Add(1)
-					lastErr.Store(err.Error())
-				} else {
-					answers.Add(1)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		})
-	}
+		return fmt.Sprintf("select name from items where id = %d", (i*7+n)%20+1)
+	}, func(err error) {
+		if err != nil {
+			failures.Add(1)
+			lastErr.Store(err.Error())
+		} else {
+			answers.Add(1)
+		}
+		time.Sleep(2 * time.Millisecond)
+	})
 	time.Sleep(2 * time.Second)
 	before := answers.Load()
 	if err := rd.Kill(); err != nil {
@@ -78,7 +68,6 @@ policies:
 	}
 	time.Sleep(2 * time.Second)
 	stop()
-	wg.Wait()
 
 	if n := failures.Load(); n != 0 {
 		t.Errorf("%d statements failed (last: %v); without Redis the proxy answers from L1 and the warehouse", n, lastErr.Load())
@@ -126,29 +115,19 @@ policies:
   - {name: default, cache: false}
 `, pg.DSNUser("postgres", testenv.SuperPassword, db)), slog.New(slog.NewTextHandler(&logs, nil)))
 	dsn := fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", pgAddr, db)
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
 	var failures, afterwards atomic.Int64
 	var back atomic.Bool
-	for i := range 16 {
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
+	stop := load(t, dsn, 16, func(i, n int) string {
+		return fmt.Sprintf("select name from items where id = %d", (i+n)%100+1)
+	}, func(err error) {
+		switch {
+		case err != nil:
+			failures.Add(1)
+			time.Sleep(20 * time.Millisecond)
+		case back.Load():
+			afterwards.Add(1)
 		}
-		defer c.Close(context.Background())
-		wg.Go(func() {
-			for n := 0; ctx.Err() == nil; n++ {
-				_, err := c.Exec(context.Background(), fmt.Sprintf("select name from items where id = %d", (i+n)%100+1), pgx.QueryExecModeSimpleProtocol)
-				switch {
-				case err != nil:
-					failures.Add(1)
-					time.Sleep(20 * time.Millisecond)
-				case back.Load():
-					afterwards.Add(1)
-				}
-			}
-		})
-	}
+	})
 	time.Sleep(time.Second)
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
@@ -161,7 +140,6 @@ policies:
 	back.Store(true)
 	time.Sleep(2 * time.Second)
 	stop()
-	wg.Wait()
 
 	var lines []string
 	for _, l := range strings.Split(logs.String(), "\n") {
@@ -181,5 +159,31 @@ policies:
 	}
 	if !strings.Contains(logs.String(), "recovered") {
 		t.Error("no line says the warehouse recovered")
+	}
+}
+
+// load keeps clients sessions of dsn busy, session i sending stmt(i, n)
+// for its n-th statement and passing its error to done, until the
+// function returned is called; that function waits for them.
+func load(t *testing.T, dsn string, clients int, stmt func(i, n int) string, done func(error)) func() {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range clients {
+		c, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				_, err := c.Exec(context.Background(), stmt(i, n), pgx.QueryExecModeSimpleProtocol)
+				done(err)
+			}
+		})
+	}
+	return func() {
+		stop()
+		wg.Wait()
 	}
 }
