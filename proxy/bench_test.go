@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sqlcached/sqlcached/executor"
+	"github.com/sqlcached/sqlcached/internal/observe"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 	"github.com/sqlcached/sqlcached/internal/testenv"
 	"github.com/sqlcached/sqlcached/policy"
@@ -68,7 +69,8 @@ func readAnswer(r *bufio.Reader) (int, error) {
 // sends Query; the extended one Bind/Describe/Execute/Sync of a prepared
 // statement with one parameter, binary results.
 func BenchmarkHit(b *testing.B) {
-	e := newEnv(b, envOptions{cache: true})
+	// As serve runs it: every statement counted (see package observe).
+	e := newEnv(b, envOptions{cache: true, mutate: func(c *proxy.Config) { c.Observe = observe.New(observe.Config{}) }})
 	e.PG.Exec(b, e.Database, `create table hits (id int, region text, amount numeric(12,2), at timestamptz);
 		insert into hits select g, 'region ' || (g % 12), g * 1.25, '2026-01-01'::timestamptz + g * interval '1 minute'
 		from generate_series(1, 1000) g`)
