@@ -53,6 +53,15 @@
 // the session's lock until the warehouse has taken it, so the signal
 // cannot reach a connection that has passed to another session.
 //
+// # Counting and the admin console
+//
+// With Config.Observe set, every statement a client sends is reported once
+// with its outcome (a hit, a miss, collapsed, stale, relayed, an error),
+// its time, rule, shape and rows: from the read path when the cache
+// answers, from the relay when the warehouse does. A session of an admin
+// user (Config.Admin) to database "sqlcached" is the admin console: its
+// simple-protocol statements go to Config.Admin, never to a warehouse.
+//
 // # Shutdown
 //
 // Shutdown closes the listeners, ends idle sessions with 57P01 at once,
