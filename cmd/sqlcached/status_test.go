@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"html"
 	"image/png"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/sqlcached/sqlcached/internal/status/pagetest"
 	"github.com/sqlcached/sqlcached/internal/testenv"
 )
 
@@ -219,46 +219,20 @@ func checkScreenshot(t *testing.T, path string) {
 }
 
 var (
-	tagPattern    = regexp.MustCompile(`<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*>`)
-	inlinePattern = regexp.MustCompile(`</?(?:span|b|i|code|a|small)\b[^>]*>`)
-	cellPattern   = regexp.MustCompile(`(?s)<td class="([^"]*)">(.*?)</td>`)
+	cellPattern = regexp.MustCompile(`(?s)<td class="([^"]*)">(.*?)</td>`)
 )
 
 // pageElement is the HTML of the element with id in dom.
 func pageElement(t *testing.T, dom, id string) string {
 	t.Helper()
-	i := strings.Index(dom, ` id="`+id+`"`)
-	if i < 0 {
-		t.Fatalf("the page has no element with id %q", id)
+	el, ok := pagetest.Element(dom, id)
+	if !ok {
+		t.Fatalf("the page has no whole element with id %q", id)
 	}
-	start := strings.LastIndexByte(dom[:i], '<')
-	name := tagPattern.FindStringSubmatch(dom[start:])[2]
-	depth := 0
-	for _, m := range tagPattern.FindAllStringSubmatchIndex(dom[start:], -1) {
-		if dom[start+m[4]:start+m[5]] != name {
-			continue
-		}
-		if m[3] > m[2] {
-			depth--
-		} else {
-			depth++
-		}
-		if depth == 0 {
-			return dom[start : start+m[1]]
-		}
-	}
-	t.Fatalf("the element with id %q does not end", id)
-	return ""
+	return el
 }
 
-// visible is the text of a piece of HTML as a person reads it.
-func visible(h string) string {
-	h = inlinePattern.ReplaceAllString(h, "")
-	h = tagPattern.ReplaceAllString(h, " ")
-	return strings.Join(strings.Fields(html.UnescapeString(h)), " ")
-}
-
-func pageText(t *testing.T, dom, id string) string { return visible(pageElement(t, dom, id)) }
+func pageText(t *testing.T, dom, id string) string { return pagetest.Visible(pageElement(t, dom, id)) }
 
 // firstRow is the first row of the table of shapes with id, its cells'
 // text by their last class.
@@ -267,7 +241,7 @@ func firstRow(t *testing.T, dom, id string) map[string]string {
 	el := pageElement(t, dom, id)
 	i := strings.Index(el, "<tr data-shape")
 	if i < 0 {
-		t.Fatalf("#%s has no rows: %q", id, visible(el))
+		t.Fatalf("#%s has no rows: %q", id, pagetest.Visible(el))
 	}
 	row := el[i:]
 	row = row[:strings.Index(row, "</tr>")]
@@ -278,7 +252,7 @@ func firstRow(t *testing.T, dom, id string) map[string]string {
 		if len(classes) > 1 && classes[0] == "num" {
 			name = classes[1]
 		}
-		out[name] = visible(m[2])
+		out[name] = pagetest.Visible(m[2])
 	}
 	return out
 }

@@ -2,16 +2,15 @@ package status
 
 import (
 	"bytes"
-	"html"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sqlcached/sqlcached/cache"
 	"github.com/sqlcached/sqlcached/internal/observe"
+	"github.com/sqlcached/sqlcached/internal/status/pagetest"
 )
 
 var now = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
@@ -59,39 +58,14 @@ func renderString(t *testing.T, s Snapshot) string {
 	return buf.String()
 }
 
-var (
-	tagRE    = regexp.MustCompile(`<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*>`)
-	inlineRE = regexp.MustCompile(`</?(?:span|b|i|code|a|small)\b[^>]*>`)
-)
-
-// text is what a person reads of the element with id: its text without
-// tags, entities decoded, spaces collapsed.
+// text is what a person reads of the element with id.
 func text(t *testing.T, page, id string) string {
 	t.Helper()
-	i := strings.Index(page, ` id="`+id+`"`)
-	if i < 0 {
-		t.Fatalf("no element with id %q", id)
+	el, ok := pagetest.Element(page, id)
+	if !ok {
+		t.Fatalf("no whole element with id %q", id)
 	}
-	start := strings.LastIndexByte(page[:i], '<')
-	name := tagRE.FindStringSubmatch(page[start:])[2]
-	depth := 0
-	for _, m := range tagRE.FindAllStringSubmatchIndex(page[start:], -1) {
-		if page[start+m[4]:start+m[5]] != name {
-			continue
-		}
-		if m[3] > m[2] {
-			depth--
-		} else {
-			depth++
-		}
-		if depth == 0 {
-			inner := inlineRE.ReplaceAllString(page[start:start+m[1]], "")
-			inner = tagRE.ReplaceAllString(inner, " ")
-			return strings.Join(strings.Fields(html.UnescapeString(inner)), " ")
-		}
-	}
-	t.Fatalf("element %q does not end", id)
-	return ""
+	return pagetest.Visible(el)
 }
 
 func TestPageShowsTheHeadlineNumbers(t *testing.T) {
