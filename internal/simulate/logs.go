@@ -326,10 +326,23 @@ const (
 func parseCSVLog(r io.Reader, file string) ([]Record, ParseStats, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
-	var (
-		recs []Record
-		st   ParseStats
-	)
+	return readCSV(cr, file, ParseStats{}, func(row []string, line int) (Record, bool, error) {
+		if len(row) < csvMinCols {
+			return Record{}, false, &ParseError{File: file, Line: line, Reason: fmt.Sprintf("%d fields, want 23 to 26 as PostgreSQL's csvlog has (is this a csvlog?)", len(row))}
+		}
+		e := entry{
+			line: line, time: row[csvTime], user: row[csvUser], database: row[csvDatabase], pid: row[csvPID],
+			app: row[csvApp], severity: row[csvSeverity], message: row[csvMessage], detail: row[csvDetail],
+		}
+		return e.record(file)
+	})
+}
+
+// readCSV reads the rows of cr to its end, counting each as an entry of
+// st and handing it to record with its line: a record it returns is kept,
+// one it declines (false) counted as skipped, an error ends the reading.
+func readCSV(cr *csv.Reader, file string, st ParseStats, record func(row []string, line int) (Record, bool, error)) ([]Record, ParseStats, error) {
+	var recs []Record
 	for {
 		row, err := cr.Read()
 		if err == io.EOF {
@@ -339,15 +352,8 @@ func parseCSVLog(r io.Reader, file string) ([]Record, ParseStats, error) {
 			return nil, st, csvError(file, err)
 		}
 		line, _ := cr.FieldPos(0)
-		if len(row) < csvMinCols {
-			return nil, st, &ParseError{File: file, Line: line, Reason: fmt.Sprintf("%d fields, want 23 to 26 as PostgreSQL's csvlog has (is this a csvlog?)", len(row))}
-		}
 		st.Entries++
-		e := entry{
-			line: line, time: row[csvTime], user: row[csvUser], database: row[csvDatabase], pid: row[csvPID],
-			app: row[csvApp], severity: row[csvSeverity], message: row[csvMessage], detail: row[csvDetail],
-		}
-		rec, ok, err := e.record(file)
+		rec, ok, err := record(row, line)
 		if err != nil {
 			return nil, st, err
 		}
@@ -587,30 +593,12 @@ func parseSnowflake(r io.Reader, file string) ([]Record, ParseStats, error) {
 			return nil, st, &ParseError{File: file, Line: 1, Reason: fmt.Sprintf("no %s column in the header (a QUERY_HISTORY export has QUERY_TEXT, START_TIME, TOTAL_ELAPSED_TIME, USER_NAME, DATABASE_NAME, QUERY_TAG, EXECUTION_STATUS)", strings.ToUpper(req))}
 		}
 	}
-	var recs []Record
-	for {
-		row, err := cr.Read()
-		if err == io.EOF {
-			return recs, st, nil
-		}
-		if err != nil {
-			return nil, st, csvError(file, err)
-		}
-		line, _ := cr.FieldPos(0)
-		st.Entries++
+	return readCSV(cr, file, st, func(row []string, line int) (Record, bool, error) {
 		if len(row) != len(header) {
-			return nil, st, &ParseError{File: file, Line: line, Reason: fmt.Sprintf("%d fields, the header has %d", len(row), len(header))}
+			return Record{}, false, &ParseError{File: file, Line: line, Reason: fmt.Sprintf("%d fields, the header has %d", len(row), len(header))}
 		}
-		rec, ok, err := snowflakeRecord(file, line, col, row)
-		if err != nil {
-			return nil, st, err
-		}
-		if !ok {
-			st.Skipped++
-			continue
-		}
-		recs = append(recs, rec)
-	}
+		return snowflakeRecord(file, line, col, row)
+	})
 }
 
 // snowflakeRecord reads one row of QUERY_HISTORY; ok is false for a query
