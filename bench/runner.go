@@ -82,18 +82,19 @@ func RunDashboards(ctx context.Context, cfg DashboardsConfig) (*DashboardsReport
 		rep.Targets = append(rep.Targets, st.res)
 	}
 	rounds := int((w.Duration + w.Round - 1) / w.Round)
-	for k := 0; k < rounds && ctx.Err() == nil; k++ {
-		from, to := time.Duration(k)*w.Round, min(time.Duration(k+1)*w.Round, w.Duration)
-		for i := range states {
-			st := states[(i+k)%len(states)]
-			if st.res.Down != "" || ctx.Err() != nil {
-				continue
+	// An interrupted run ends with what it measured so far.
+	_ = Interleaving[*targetState]{
+		Rounds: rounds, Contenders: states,
+		Turn: func(ctx context.Context, k, _ int, st *targetState) error {
+			if st.res.Down == "" {
+				from, to := time.Duration(k)*w.Round, min(time.Duration(k+1)*w.Round, w.Duration)
+				st.turn(ctx, sched, k, from, to, wh)
+				fmt.Fprintf(progress, "%s\n", st.progressLine(k, rounds))
 			}
-			st.turn(ctx, sched, k, from, to, wh)
-			fmt.Fprintf(progress, "%s\n", st.progressLine(k, rounds))
-		}
-		rep.Rounds = k + 1
-	}
+			rep.Rounds = k + 1
+			return nil
+		},
+	}.Run(ctx)
 	rep.Interrupted = ctx.Err() != nil
 	for _, st := range states {
 		st.finish()

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"slices"
+
+	"github.com/sqlcached/sqlcached/bench"
+)
+
+// cachehits compares cache hits on a dashboard mix: sqlcached with a
+// catch-all caching policy (and, with -l2, a private redis-server as its
+// L2) against pgpool-II with its in-memory query cache and direct
+// PostgreSQL, on a fact table of orders and its dimensions. Every
+// dashboard query's answers through each proxy are checked against
+// PostgreSQL's, the caches filled, and pgbench runs the mix against each
+// contender in turn, with SELECT 1 sent straight to PostgreSQL as the
+// reference. The bare contender is the floor of a hit on the machine: a
+// server in this process answering each query from a map of PostgreSQL's
+// answers (simple protocol only).
+func cachehits(ctx context.Context, args []string) int {
+	c := newCommon("cachehits")
+	fs := c.fs
+	var (
+		seconds    = fs.Int("T", 10, "seconds of each pgbench run")
+		rounds     = fs.Int("rounds", 3, "rounds; every round runs every cell against every contender")
+		clients    = fs.String("clients", "1,8,32", "pgbench -c values")
+		modes      = fs.String("modes", "simple,prepared", "pgbench -M values: simple, extended, prepared")
+		contenders = fs.String("contenders", "direct,pgpool,sqlcached,bare", "contenders, in the order of the first round (bare: the floor, a server answering from a map of PostgreSQL's answers)")
+		jobs       = fs.Int("j", 2, "pgbench -j")
+		rows       = fs.Int("rows", 3_000_000, "rows of the orders fact table")
+		ttl        = fs.String("ttl", "10m", "ttl of sqlcached's catch-all policy")
+		l2         = fs.Bool("l2", false, "start a private redis-server and give it to sqlcached as cache.l2.redis.url")
+		children   = fs.Int("pgpool-children", 40, "pgpool-II's num_init_children (at least the largest -clients)")
+		expire     = fs.Int("pgpool-expire", 0, "pgpool-II's memqcache_expire in seconds (0: never)")
+		out        = fs.String("out", "", "also write the Markdown report to this file")
+	)
+	if !c.parse(args) {
+		return 2
+	}
+	cfg := bench.CacheHitsConfig{
+		Modes:          bench.SplitList(*modes),
+		Contenders:     bench.SplitList(*contenders),
+		Jobs:           *jobs,
+		Seconds:        *seconds,
+		Rounds:         *rounds,
+		Rows:           *rows,
+		TTL:            *ttl,
+		L2:             *l2,
+		RedisBin:       *c.redis,
+		PoolSize:       *c.pool,
+		PgpoolBin:      *c.pgpool,
+		PgpoolChildren: *children,
+		PgpoolExpire:   *expire,
+		PostgresBin:    *c.pgBin,
+		Pgbench:        *c.pgbench,
+		Logf:           c.logf,
+	}
+	var err error
+	if cfg.Clients, err = bench.PositiveInts(*clients); err != nil {
+		c.errorf("-clients: %v", err)
+		return 2
+	}
+	if *seconds < 1 || *rounds < 1 || *rows < 1000 {
+		c.errorf("-T and -rounds must be at least 1, -rows at least 1000")
+		return 2
+	}
+	for _, n := range cfg.Clients {
+		if n > cfg.PgpoolChildren {
+			c.errorf("-pgpool-children %d is fewer than %d clients", cfg.PgpoolChildren, n)
+			return 2
+		}
+	}
+	cleanup, err := c.setUp(ctx, slices.Contains(cfg.Contenders, bench.SqlCached))
+	defer cleanup()
+	if err != nil {
+		return c.fail(err)
+	}
+	cfg.WorkDir, cfg.Sqlcached = c.work, c.sqlcached
+	res, err := bench.RunCacheHits(ctx, cfg)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.builtFrom != "" {
+		res.Versions[bench.SqlCached] += ", built from " + c.builtFrom
+	}
+	return c.report(res.Markdown(c.commandLine()), *out)
+}
