@@ -26,6 +26,13 @@
 // missing server binary is a broken machine, not a reason to skip
 // (scripts/test.sh installs them).
 //
+// The servers are started by internal/servers, which bench uses too;
+// testenv adds what tests need around them: a PostgreSQL data directory
+// made once per test binary by initdb (superuser password, SCRAM over TCP,
+// pg_stat_statements) and copied for every server, lifetimes tied to a
+// test or to the test binary, and removal of what killed test binaries
+// left behind.
+//
 // PostgreSQL refuses to run as root. When the tests run as root, the data
 // directory belongs to the "postgres" user and the server runs with that
 // user's credentials. Server processes get SIGKILL when the test binary dies
@@ -34,6 +41,6 @@
 //
 // The PostgreSQL binaries are looked for in $SQLCACHED_PG_BIN, then in the
 // newest /usr/lib/postgresql/*/bin, then on $PATH; redis-server in
-// $SQLCACHED_REDIS_SERVER, then on $PATH; redis-cli in $SQLCACHED_REDIS_CLI,
-// then beside redis-server, then on $PATH.
+// $SQLCACHED_REDIS_SERVER, then /usr/bin, then on $PATH; redis-cli in
+// $SQLCACHED_REDIS_CLI, then beside redis-server, then on $PATH.
 package testenv

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sqlcached/sqlcached/internal/servers"
 )
 
 // clusterMasters is the number of masters of a RedisCluster.
@@ -73,7 +75,7 @@ func (c *RedisCluster) WaitOK() error {
 // checkOK returns why the cluster is not ok yet, or nil.
 func (c *RedisCluster) checkOK() error {
 	for _, n := range c.Nodes {
-		if !n.running() {
+		if !n.Running() {
 			continue
 		}
 		info, err := redisText(n.Addr, "CLUSTER", "INFO")
@@ -92,7 +94,7 @@ func (c *RedisCluster) checkOK() error {
 // logs returns the tail of redis-cli's output and of every node's log.
 func (c *RedisCluster) logs() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "--- %s (tail) ---\n%s\n", c.CreateLog(), logTail(c.CreateLog()))
+	fmt.Fprintf(&b, "--- %s (tail) ---\n%s\n", c.CreateLog(), servers.LogTail(c.CreateLog()))
 	b.WriteString(redisLogs(c.Nodes))
 	return b.String()
 }
@@ -130,7 +132,7 @@ func startRedisCluster() (*RedisCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := makeDir("redis-cluster", owner{})
+	dir, err := makeDir("redis-cluster", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -148,8 +150,8 @@ func startRedisCluster() (*RedisCluster, error) {
 		}
 		// The bus port is a free port of its own: the default, the client
 		// port plus 10000, may be taken or beyond 65535.
-		n, err := startRedisIn(nodeDir, redisSpec{conf: func() ([]string, error) {
-			bus, err := freePort()
+		n, err := startRedisIn(nodeDir, servers.RedisConfig{PortConf: func() ([]string, error) {
+			bus, err := servers.FreePort()
 			if err != nil {
 				return nil, err
 			}
@@ -190,24 +192,17 @@ func startRedisCluster() (*RedisCluster, error) {
 // on $PATH.
 func redisCLI() (string, error) {
 	var candidates []string
-	if server, err := lookBinary("SQLCACHED_REDIS_SERVER", "redis-server", "/usr/bin/redis-server"); err == nil {
+	if server, err := servers.LookBinary("SQLCACHED_REDIS_SERVER", "redis-server", "/usr/bin/redis-server"); err == nil {
 		candidates = append(candidates, filepath.Join(filepath.Dir(server), "redis-cli"))
 	}
-	return lookBinary("SQLCACHED_REDIS_CLI", "redis-cli", candidates...)
-}
-
-// running reports whether the server's process is up (not killed).
-func (r *Redis) running() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.proc != nil && !r.proc.exited()
+	return servers.LookBinary("SQLCACHED_REDIS_CLI", "redis-cli", candidates...)
 }
 
 // redisLogs returns the tail of each server's log.
 func redisLogs(rs []*Redis) string {
 	var b strings.Builder
 	for _, r := range rs {
-		fmt.Fprintf(&b, "--- %s (tail) ---\n%s\n", r.LogFile(), logTail(r.LogFile()))
+		fmt.Fprintf(&b, "--- %s (tail) ---\n%s\n", r.LogFile(), servers.LogTail(r.LogFile()))
 	}
 	return b.String()
 }

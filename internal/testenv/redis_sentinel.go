@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sqlcached/sqlcached/internal/servers"
 )
 
 // RedisSentinel is a Redis master, one replica of it, and sentinels
@@ -213,7 +215,7 @@ func startRedisSentinel(sentinels int) (*RedisSentinel, error) {
 	if sentinels != 1 && sentinels != 3 {
 		return nil, fmt.Errorf("testenv: %d sentinels, want 1 or 3", sentinels)
 	}
-	dir, err := makeDir("redis-sentinel", owner{})
+	dir, err := makeDir("redis-sentinel", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -224,12 +226,12 @@ func startRedisSentinel(sentinels int) (*RedisSentinel, error) {
 		}
 		return nil, err
 	}
-	start := func(name string, spec redisSpec) (*Redis, error) {
+	start := func(name string, c servers.RedisConfig) (*Redis, error) {
 		sub := filepath.Join(dir, name)
 		if err := os.Mkdir(sub, 0o700); err != nil {
 			return nil, err
 		}
-		r, err := startRedisIn(sub, spec)
+		r, err := startRedisIn(sub, c)
 		if err != nil {
 			return nil, fmt.Errorf("testenv: redis %s: %w", name, err)
 		}
@@ -238,15 +240,13 @@ func startRedisSentinel(sentinels int) (*RedisSentinel, error) {
 	// Full resynchronisations start at once rather than after the default
 	// five seconds of waiting for more replicas.
 	replConf := []string{"repl-diskless-sync yes", "repl-diskless-sync-delay 0"}
-	master, err := start("master", redisSpec{conf: func() ([]string, error) { return replConf, nil }})
+	master, err := start("master", servers.RedisConfig{Conf: replConf})
 	if err != nil {
 		return fail(err)
 	}
 	s.Servers = append(s.Servers, master)
 	host, port, _ := net.SplitHostPort(master.Addr)
-	replica, err := start("replica", redisSpec{conf: func() ([]string, error) {
-		return append([]string{"replicaof " + host + " " + port}, replConf...), nil
-	}})
+	replica, err := start("replica", servers.RedisConfig{Conf: append([]string{"replicaof " + host + " " + port}, replConf...)})
 	if err != nil {
 		return fail(err)
 	}
@@ -263,7 +263,7 @@ func startRedisSentinel(sentinels int) (*RedisSentinel, error) {
 		fmt.Sprintf("sentinel parallel-syncs %s 1", name),
 	}
 	for i := range sentinels {
-		sn, err := start(fmt.Sprintf("sentinel%d", i), redisSpec{sentinel: true, conf: func() ([]string, error) { return conf, nil }})
+		sn, err := start(fmt.Sprintf("sentinel%d", i), servers.RedisConfig{Sentinel: true, Conf: conf})
 		if err != nil {
 			return fail(err)
 		}

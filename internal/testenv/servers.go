@@ -3,6 +3,7 @@ package testenv
 import (
 	"sync"
 	"testing"
+	"time"
 )
 
 // server is what every kind of test server gives: a way to stop it and
@@ -46,3 +47,8 @@ func (sh *shared[S]) get(t testing.TB, start func() (S, error)) S {
 	}
 	return sh.s
 }
+
+// startTimeout is how long a Redis cluster or sentinel setup may take to
+// come together, generous because tests run with -race on a shared
+// two-core machine.
+const startTimeout = 60 * time.Second
