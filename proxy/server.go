@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sqlcached/sqlcached/internal/nbio"
+
 	"github.com/sqlcached/sqlcached/fingerprint"
 	"github.com/sqlcached/sqlcached/internal/incident"
 	"github.com/sqlcached/sqlcached/internal/observe"
@@ -199,6 +201,7 @@ func (s *Server) handle(nc net.Conn) {
 		_ = tc.SetNoDelay(true)
 		_ = tc.SetKeepAlive(true)
 	}
+	nc = nbio.Wrap(nc)
 	c := &conn{
 		srv: s,
 		nc:  nc,

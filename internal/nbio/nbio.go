@@ -1,0 +1,116 @@
+// Package nbio reads and writes sockets without the Go scheduler's
+// system-call hand-off.
+//
+// A Read or Write of a net.Conn enters the runtime's system-call state:
+// if the call takes longer than a tick of the runtime's monitor (20 µs),
+// its processor is handed to another thread, which is woken for it, and
+// the monitor keeps ticking at that rate. On a loopback relay sharing a
+// small machine with its clients and its warehouse, a write that wakes the
+// reader on the other end is often pre-empted in the kernel for just that
+// long, so every relayed statement paid for thread wake-ups and a busy
+// monitor: more than the system calls themselves. The sockets are
+// non-blocking, so their reads and writes never wait in the kernel; Wrap
+// makes them as raw system calls, which the scheduler does not watch, and
+// waits for readiness in the runtime's network poller as net.Conn does.
+// Deadlines, Close and every other method are the wrapped connection's.
+package nbio
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// Conn is a net.Conn whose Read and Write are raw system calls.
+type Conn struct {
+	net.Conn
+	rc syscall.RawConn
+}
+
+// Wrap returns c with raw reads and writes when it is a socket (a
+// *net.TCPConn or *net.UnixConn), and c itself otherwise.
+func Wrap(c net.Conn) net.Conn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	return &Conn{Conn: c, rc: rc}
+}
+
+// SyscallConn returns the wrapped connection's raw connection.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
+
+// Unwrap returns the wrapped connection.
+func (c *Conn) Unwrap() net.Conn { return c.Conn }
+
+// Read reads what the socket holds, waiting in the network poller (and
+// for the read deadline) while it holds nothing.
+func (c *Conn) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	var n int
+	var errno syscall.Errno
+	err := c.rc.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false // wait until readable
+			}
+			n, errno = int(r), e
+			return true
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case errno != 0:
+		return 0, c.opError("read", errno)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write writes all of b, waiting in the network poller (and for the
+// write deadline) while the socket's buffer is full.
+func (c *Conn) Write(b []byte) (int, error) {
+	var n int
+	var errno syscall.Errno
+	err := c.rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+			switch e {
+			case 0:
+				n += int(r)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false // wait until writable
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return n, err
+	case errno != 0:
+		return n, c.opError("write", errno)
+	}
+	return n, nil
+}
+
+func (c *Conn) opError(op string, errno syscall.Errno) error {
+	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError(op, errno)}
+}
