@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sqlcached/sqlcached/internal/nbio"
+
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sqlcached/sqlcached/internal/incident"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
@@ -155,7 +157,7 @@ func (p *Pool) Acquire(ctx context.Context, login Login) (*Conn, error) {
 			break // with p.mu held
 		}
 		p.mu.Unlock() // the check is a system call: not under the lock
-		if !c.gone() {
+		if c.fresh() || !c.gone() {
 			p.incident.OK() // a live connection: the warehouse is up
 			return c, nil
 		}
@@ -493,6 +495,7 @@ func (p *Pool) connect(ctx context.Context, login Login) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc.Conn = nbio.Wrap(hc.Conn)
 	c := &Conn{
 		Login:    login,
 		netConn:  hc.Conn,
@@ -597,6 +600,20 @@ func (c *Conn) close() {
 	_ = c.netConn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.netConn.Write([]byte{'X', 0, 0, 0, 4})
 	_ = c.netConn.Close()
+}
+
+// freshFor is how long after its release a connection is handed out
+// without asking the kernel whether the warehouse ended it meanwhile. A
+// busy pool hands each connection out again within it, and so relays
+// each statement with no more system calls than the statement's own; a
+// connection ended in that moment fails its next statement as one ended
+// during the statement would.
+const freshFor = 2 * time.Millisecond
+
+// fresh reports whether c was released less than freshFor ago and holds
+// nothing unread.
+func (c *Conn) fresh() bool {
+	return c.R.Buffered() == 0 && time.Since(c.lastUsed) < freshFor
 }
 
 // gone reports whether an idle connection has been ended by the
