@@ -2,6 +2,7 @@ package servers
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,4 +53,16 @@ func PostgresBinDir() (string, error) {
 func pgVersion(binDir string) float64 {
 	v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(binDir)), 64)
 	return v
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago. Another
+// process may take it before a server binds it, so StartPostgres and
+// StartRedis try other ports if the first fails.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -51,17 +51,14 @@ func StartPgbouncer(ctx context.Context, c PgbouncerConfig) (*Pgbouncer, error) 
 	if err != nil {
 		return nil, err
 	}
-	proc, err := Start(Command{
+	b := &Pgbouncer{Endpoint: Endpoint{Host: "127.0.0.1", Port: port}}
+	cmd := Command{
 		Name: "pgbouncer", Path: c.Path, Args: []string{iniPath},
 		Dir: c.Dir, Account: c.Account, Log: filepath.Join(c.Dir, "pgbouncer.out"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
 	}
-	b := &Pgbouncer{Endpoint: Endpoint{"127.0.0.1", port}, proc: proc}
 	dsn := b.DSN("postgres", c.Database)
-	if err := proc.WaitReady(ctx, readyTimeout, func(ctx context.Context) error { return PingPostgres(ctx, dsn) }); err != nil {
-		_ = b.Stop()
+	b.proc, err = launch(ctx, cmd, func(ctx context.Context) error { return PingPostgres(ctx, dsn) }, syscall.SIGKILL)
+	if err != nil {
 		return nil, fmt.Errorf("servers: pgbouncer on port %d: %w\n--- pgbouncer.log (tail) ---\n%s",
 			port, err, LogTail(filepath.Join(c.Dir, "pgbouncer.log")))
 	}

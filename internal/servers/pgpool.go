@@ -145,21 +145,18 @@ func StartPgpool(ctx context.Context, c PgpoolConfig) (*Pgpool, error) {
 	if err := c.Account.Chown(oid); err != nil {
 		return nil, err
 	}
-	proc, err := Start(Command{
+	p := &Pgpool{Endpoint: Endpoint{Host: "127.0.0.1", Port: port}}
+	cmd := Command{
 		Name: "pgpool", Path: c.Path, Dir: c.Dir, Account: c.Account, Log: filepath.Join(c.Dir, "pgpool.log"),
 		Args: []string{"-n",
 			"-f", filepath.Join(c.Dir, "pgpool.conf"),
 			"-a", filepath.Join(c.Dir, "pool_hba.conf"),
 			"-F", filepath.Join(c.Dir, "pcp.conf"),
 			"-k", filepath.Join(c.Dir, "pgpoolkey")},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("servers: %w", err)
 	}
-	p := &Pgpool{Endpoint: Endpoint{"127.0.0.1", port}, proc: proc}
 	dsn := p.DSN("postgres", c.Database)
-	if err := proc.WaitReady(ctx, readyTimeout, func(ctx context.Context) error { return PingPostgres(ctx, dsn) }); err != nil {
-		_ = p.Stop()
+	p.proc, err = launch(ctx, cmd, func(ctx context.Context) error { return PingPostgres(ctx, dsn) }, syscall.SIGKILL)
+	if err != nil {
 		return nil, fmt.Errorf("servers: pgpool on port %d: %w", port, err)
 	}
 	return p, nil

@@ -2,14 +2,12 @@ package servers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -164,8 +162,7 @@ type Postgres struct {
 	logFile   string
 	settings  []string
 
-	mu   sync.Mutex // protects proc
-	proc *Proc      // the running (or last) postmaster
+	life life // its postmaster across stops and starts
 }
 
 // StartPostgres starts the server c describes and waits until it accepts
@@ -175,6 +172,7 @@ func StartPostgres(ctx context.Context, c PostgresConfig) (*Postgres, error) {
 		Endpoint: Endpoint{Host: c.Host, Port: c.Port}, Dir: c.Dir,
 		bin: c.Bin, account: c.Account, superUser: c.SuperUser,
 		socketDir: c.SocketDir, logFile: c.LogFile, settings: c.Settings,
+		life: life{what: "postgres"},
 	}
 	if p.bin == "" {
 		var err error
@@ -198,12 +196,10 @@ func StartPostgres(ctx context.Context, c PostgresConfig) (*Postgres, error) {
 	if p.Port != 0 {
 		err = p.Start(ctx)
 	} else {
-		p.mu.Lock()
-		err = onFreePort(ctx, func(port int) error {
+		err = p.life.startFirst(ctx, func(ctx context.Context, port int) error {
 			p.Port = port
 			return p.startLocked(ctx)
 		})
-		p.mu.Unlock()
 	}
 	if err != nil {
 		return nil, err
@@ -218,46 +214,23 @@ func (p *Postgres) SocketDir() string { return p.socketDir }
 // LogFile returns the path of the server's log.
 func (p *Postgres) LogFile() string { return p.logFile }
 
-// Running reports whether the server is up (started, and neither stopped
-// nor killed since).
-func (p *Postgres) Running() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.runningLocked()
-}
-
-func (p *Postgres) runningLocked() bool {
-	if p.proc == nil {
-		return false
-	}
-	select {
-	case <-p.proc.Exited():
-		return false
-	default:
-		return true
-	}
-}
+// Running reports whether the server is up: started, and neither stopped
+// nor killed since.
+func (p *Postgres) Running() bool { return p.life.running() }
 
 // Start starts a stopped server again on the same port and data directory
 // and waits until it accepts connections.
-func (p *Postgres) Start(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.runningLocked() {
-		return errors.New("servers: postgres is already running")
-	}
-	return onSamePort(ctx, func() error { return p.startLocked(ctx) })
-}
+func (p *Postgres) Start(ctx context.Context) error { return p.life.startAgain(ctx, p.startLocked) }
 
 // Stop shuts the server down fast (SIGINT: sessions are ended, a
 // checkpoint is written) and waits until it has exited. Stopping a stopped
 // server does nothing.
-func (p *Postgres) Stop() error { return p.shutdown(syscall.SIGINT) }
+func (p *Postgres) Stop() error { return p.life.stop(syscall.SIGINT) }
 
 // Kill shuts the server down at once (SIGQUIT: no checkpoint, crash
 // recovery on the next start), as a crash would, and waits until it has
 // exited.
-func (p *Postgres) Kill() error { return p.shutdown(syscall.SIGQUIT) }
+func (p *Postgres) Kill() error { return p.life.stop(syscall.SIGQUIT) }
 
 // Restart stops the server (fast) and starts it again on the same port.
 func (p *Postgres) Restart(ctx context.Context) error {
@@ -267,37 +240,24 @@ func (p *Postgres) Restart(ctx context.Context) error {
 	return p.Start(ctx)
 }
 
-func (p *Postgres) shutdown(sig syscall.Signal) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.proc == nil {
-		return nil
-	}
-	return p.proc.Stop(sig, stopTimeout)
-}
-
 // startLocked starts postgres on p.Port and waits until it accepts
-// connections. p.mu is held.
+// connections over the unix socket. p.life.mu is held.
 func (p *Postgres) startLocked(ctx context.Context) error {
 	args := []string{"-D", p.Dir, "-p", strconv.Itoa(p.Port), "-k", p.socketDir, "-c", "listen_addresses=" + p.Host}
 	for _, s := range p.settings {
 		args = append(args, "-c", s)
 	}
-	proc, err := Start(Command{
+	c := Command{
 		Name: "postgres", Path: filepath.Join(p.bin, "postgres"), Args: args,
 		Dir: p.Dir, Account: p.account, Log: p.logFile,
-	})
-	if err != nil {
-		return fmt.Errorf("servers: %w", err)
 	}
-	p.proc = proc
 	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=postgres sslmode=disable",
 		quoteValue(p.socketDir), p.Port, quoteValue(p.superUser))
-	err = proc.WaitReady(ctx, readyTimeout, func(ctx context.Context) error { return PingPostgres(ctx, dsn) })
+	proc, err := launch(ctx, c, func(ctx context.Context) error { return PingPostgres(ctx, dsn) }, syscall.SIGQUIT)
 	if err != nil {
-		_ = proc.Stop(syscall.SIGQUIT, stopTimeout)
 		return fmt.Errorf("servers: postgres on port %d: %w", p.Port, err)
 	}
+	p.life.proc = proc
 	return nil
 }
 

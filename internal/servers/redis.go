@@ -3,14 +3,12 @@ package servers
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -47,27 +45,24 @@ type Redis struct {
 	account  *Account
 	sentinel bool
 	conf     []string // the lines after the defaults, for this address
+	confAddr string   // the address redis.conf was written for; guarded by life.mu
 
-	mu       sync.Mutex // protects proc and confAddr
-	proc     *Proc
-	confAddr string // the address redis.conf was written for
+	life life // its process across stops and starts
 }
 
 // StartRedis starts the server c describes on a free port, trying others
 // if one is taken meanwhile, and waits until it answers PING.
 func StartRedis(ctx context.Context, c RedisConfig) (*Redis, error) {
-	r := &Redis{Dir: c.Dir, path: c.Path, account: c.Account, sentinel: c.Sentinel}
+	r := &Redis{Dir: c.Dir, path: c.Path, account: c.Account, sentinel: c.Sentinel, life: life{what: "redis"}}
 	if r.path == "" {
 		var err error
 		if r.path, err = LookBinary("SQLCACHED_REDIS_SERVER", "redis-server", "/usr/bin/redis-server"); err != nil {
 			return nil, err
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	err := onFreePort(ctx, func(port int) error {
+	err := r.life.startFirst(ctx, func(ctx context.Context, port int) error {
 		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		r.conf = c.Conf
+		r.conf, r.confAddr = c.Conf, "" // a new port, a new configuration
 		if c.PortConf != nil {
 			more, err := c.PortConf()
 			if err != nil {
@@ -91,53 +86,21 @@ func (r *Redis) URL(db int) string {
 // LogFile returns the path of the server's log.
 func (r *Redis) LogFile() string { return filepath.Join(r.Dir, "redis.log") }
 
-// Running reports whether the server is up (started, and neither stopped
-// nor killed since). A paused server is running.
-func (r *Redis) Running() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.runningLocked()
-}
-
-func (r *Redis) runningLocked() bool {
-	if r.proc == nil {
-		return false
-	}
-	select {
-	case <-r.proc.Exited():
-		return false
-	default:
-		return true
-	}
-}
+// Running reports whether the server is up: started, and neither stopped
+// nor killed since. A paused server is running.
+func (r *Redis) Running() bool { return r.life.running() }
 
 // Start starts a stopped or killed server again on the same port, empty,
 // and waits until it answers PING.
-func (r *Redis) Start(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.runningLocked() {
-		return errors.New("servers: redis is already running")
-	}
-	return onSamePort(ctx, func() error { return r.startLocked(ctx) })
-}
+func (r *Redis) Start(ctx context.Context) error { return r.life.startAgain(ctx, r.startLocked) }
 
 // Stop shuts the server down (SIGTERM) and waits until it has exited.
 // Stopping a stopped server does nothing.
-func (r *Redis) Stop() error { return r.shutdown(syscall.SIGTERM) }
+func (r *Redis) Stop() error { return r.life.stop(syscall.SIGTERM) }
 
 // Kill kills the server (SIGKILL) and waits until it has exited. Its data
 // is lost. Killing a stopped server does nothing.
-func (r *Redis) Kill() error { return r.shutdown(syscall.SIGKILL) }
-
-func (r *Redis) shutdown(sig syscall.Signal) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.proc == nil {
-		return nil
-	}
-	return r.proc.Stop(sig, stopTimeout)
-}
+func (r *Redis) Kill() error { return r.life.stop(syscall.SIGKILL) }
 
 // Pause stops the server (SIGSTOP) without closing its connections:
 // clients see a Redis that accepts and then never answers, as a hung one
@@ -149,19 +112,12 @@ func (r *Redis) Resume() error { return r.Signal(syscall.SIGCONT) }
 
 // Signal sends sig to the running server; one that is not running is an
 // error.
-func (r *Redis) Signal(sig syscall.Signal) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.runningLocked() {
-		return errors.New("servers: redis is not running")
-	}
-	return r.proc.Signal(sig)
-}
+func (r *Redis) Signal(sig syscall.Signal) error { return r.life.signal(sig) }
 
 // startLocked writes the configuration, starts redis-server and waits
-// until it answers PING. r.mu is held. The configuration is written once
-// per address, so that what the server rewrites in it (a sentinel's view
-// of its master and replicas) survives a restart.
+// until it answers PING. r.life.mu is held. The configuration is written
+// once per address, so that what the server rewrites in it (a sentinel's
+// view of its master and replicas) survives a restart.
 func (r *Redis) startLocked(ctx context.Context) error {
 	confPath := filepath.Join(r.Dir, "redis.conf")
 	if r.confAddr != r.Addr {
@@ -174,15 +130,12 @@ func (r *Redis) startLocked(ctx context.Context) error {
 	if r.sentinel {
 		args = append(args, "--sentinel")
 	}
-	proc, err := Start(Command{Name: "redis-server", Path: r.path, Args: args, Dir: r.Dir, Account: r.account, Log: r.LogFile()})
+	c := Command{Name: "redis-server", Path: r.path, Args: args, Dir: r.Dir, Account: r.account, Log: r.LogFile()}
+	proc, err := launch(ctx, c, func(ctx context.Context) error { return pingRedis(ctx, r.Addr) }, syscall.SIGKILL)
 	if err != nil {
-		return fmt.Errorf("servers: %w", err)
-	}
-	r.proc = proc
-	if err := proc.WaitReady(ctx, readyTimeout, func(ctx context.Context) error { return pingRedis(ctx, r.Addr) }); err != nil {
-		_ = proc.Stop(syscall.SIGKILL, stopTimeout)
 		return fmt.Errorf("servers: redis on %s: %w", r.Addr, err)
 	}
+	r.life.proc = proc
 	return nil
 }
 
