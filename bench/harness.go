@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sqlcached/sqlcached/internal/servers"
 )
 
 // Harness is what every comparison runs on: a private PostgreSQL with one
@@ -13,7 +15,7 @@ import (
 // them. Close stops everything it started, last started first.
 type Harness struct {
 	WorkDir     string
-	Account     *Account // the servers' account; nil: the current user
+	Account     *servers.Account // the servers' account; nil: the current user
 	PostgresBin string
 	Pgbench     string
 	Jobs        int // pgbench -j
@@ -54,7 +56,7 @@ func StartHarness(ctx context.Context, c HarnessConfig) (*Harness, error) {
 	if h.Pgbench == "" {
 		h.Pgbench = filepath.Join(c.PostgresBin, "pgbench")
 	}
-	acct, err := ServerAccount()
+	acct, err := servers.ServerAccount()
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +76,7 @@ func StartHarness(ctx context.Context, c HarnessConfig) (*Harness, error) {
 		return nil, err
 	}
 	h.Postgres = pg
-	h.onClose(pg.Stop)
+	h.stopOnClose("PostgreSQL", pg.Stop)
 	h.Endpoints[Direct] = pg.Endpoint
 	if _, err := pg.Psql(ctx, "postgres", "create database "+c.Database); err != nil {
 		h.Close()
@@ -86,6 +88,15 @@ func StartHarness(ctx context.Context, c HarnessConfig) (*Harness, error) {
 }
 
 func (h *Harness) onClose(f func()) { h.stops = append(h.stops, f) }
+
+// stopOnClose has Close call stop, and log its error.
+func (h *Harness) stopOnClose(what string, stop func() error) {
+	h.onClose(func() {
+		if err := stop(); err != nil {
+			h.logf("stopping %s: %v", what, err)
+		}
+	})
+}
 
 // Close stops every server the harness started, in reverse order.
 func (h *Harness) Close() {
@@ -118,14 +129,14 @@ func (h *Harness) StartPgbouncer(ctx context.Context, path string, poolSize int)
 	if err != nil {
 		return err
 	}
-	b, err := StartPgbouncer(ctx, PgbouncerConfig{
+	b, err := servers.StartPgbouncer(ctx, servers.PgbouncerConfig{
 		Path: path, Dir: dir, Backend: h.Postgres.Endpoint, Database: h.Database,
 		PoolSize: poolSize, MaxClients: 500, Account: h.Account,
-	}, h.PostgresBin)
+	})
 	if err != nil {
 		return err
 	}
-	h.onClose(b.Stop)
+	h.stopOnClose("pgbouncer", b.Stop)
 	h.Endpoints[PgBouncer] = b.Endpoint
 	h.Versions[PgBouncer] = firstLine(run(ctx, nil, "", path, "--version"))
 	return nil
@@ -143,7 +154,7 @@ func (h *Harness) StartSqlcached(ctx context.Context, c SqlcachedConfig) (*Sqlca
 		return nil, err
 	}
 	c.Dir, c.Backend, c.Database = dir, h.Postgres.Endpoint, h.Database
-	s, err := StartSqlcached(ctx, c, h.PostgresBin)
+	s, err := StartSqlcached(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +163,9 @@ func (h *Harness) StartSqlcached(ctx context.Context, c SqlcachedConfig) (*Sqlca
 	h.Versions[c.Name] = firstLine(run(ctx, nil, "", c.Binary, "version"))
 	return s, nil
 }
+
+// PgpoolConfig is how the benchmark's pgpool-II is set up.
+type PgpoolConfig = servers.PgpoolConfig
 
 // StartPgpool starts pgpool-II as the contender PgPool; c's Dir, Backend,
 // Database and Account are filled in.
@@ -162,30 +176,34 @@ func (h *Harness) StartPgpool(ctx context.Context, c PgpoolConfig) error {
 		return err
 	}
 	c.Dir, c.Backend, c.Database, c.Account = dir, h.Postgres.Endpoint, h.Database, h.Account
-	p, err := StartPgpool(ctx, c, h.PostgresBin)
+	p, err := servers.StartPgpool(ctx, c)
 	if err != nil {
 		return err
 	}
-	h.onClose(p.Stop)
+	h.stopOnClose("pgpool-II", p.Stop)
 	h.Endpoints[PgPool] = p.Endpoint
 	h.Versions[PgPool] = firstLine(run(ctx, nil, "", c.Path, "--version"))
 	return nil
 }
 
-// StartRedis starts a private redis-server and returns its URL.
+// StartRedis starts a private redis-server (no persistence, at most 1GB,
+// least recently used keys evicted first) and returns its URL.
 func (h *Harness) StartRedis(ctx context.Context, path string) (string, error) {
 	h.logf("starting redis-server")
 	dir, err := h.Dir("redis")
 	if err != nil {
 		return "", err
 	}
-	r, err := StartRedis(ctx, path, dir, h.Account)
+	r, err := servers.StartRedis(ctx, servers.RedisConfig{
+		Path: path, Dir: dir, Account: h.Account,
+		Conf: []string{"protected-mode yes", "maxmemory 1gb", "maxmemory-policy allkeys-lru"},
+	})
 	if err != nil {
 		return "", err
 	}
-	h.onClose(r.Stop)
+	h.stopOnClose("redis-server", r.Stop)
 	h.Versions["redis"] = firstLine(run(ctx, nil, "", path, "--version"))
-	return r.URL(), nil
+	return r.URL(0), nil
 }
 
 // Run is one pgbench run of a workload against a contender.

@@ -5,46 +5,28 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sqlcached/sqlcached/internal/servers"
 )
 
 // Endpoint is where a contender accepts PostgreSQL connections.
-type Endpoint struct {
-	Host string
-	Port int
-}
+type Endpoint = servers.Endpoint
 
-// DSN is a libpq URL for user and database at the endpoint.
-func (e Endpoint) DSN(user, database string) string {
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", user, e.Host, e.Port, database)
-}
-
-// PostgresBinDir returns the newest /usr/lib/postgresql/*/bin holding
-// initdb, or "" if there is none.
+// PostgresBinDir returns the directory of the PostgreSQL binaries as
+// servers.PostgresBinDir finds it, or "" if there is none.
 func PostgresBinDir() string {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(dirs[i]))))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(dirs[j]))))
-		return vi < vj
-	})
-	if len(dirs) == 0 {
-		return ""
-	}
-	return filepath.Dir(dirs[len(dirs)-1])
+	dir, _ := servers.PostgresBinDir()
+	return dir
 }
 
-// Postgres is a private PostgreSQL server on a free loopback port.
+// Postgres is the benchmark's private PostgreSQL on a free loopback port,
+// with the client programs of its installation.
 type Postgres struct {
-	Endpoint
-	Bin  string // directory of the PostgreSQL binaries
-	Dir  string // holds the data directory, the socket and postgres.log
-	acct *Account
-	proc *Proc
+	*servers.Postgres
+	Bin string // directory of the PostgreSQL binaries, psql's among them
 }
 
 // PostgresSettings are the server settings of the benchmark's PostgreSQL.
@@ -57,41 +39,25 @@ var PostgresSettings = []string{
 	"log_min_messages=warning",
 }
 
-// StartPostgres runs initdb in dir (which must exist) and starts the server
-// as acct on a free port of 127.0.0.1, with trust authentication, the
-// superuser postgres, PostgresSettings and then settings.
-func StartPostgres(ctx context.Context, bin, dir string, acct *Account, settings ...string) (*Postgres, error) {
+// StartPostgres runs initdb in dir/data (dir must exist) and starts the
+// server as acct on a free port of 127.0.0.1, with trust authentication,
+// the superuser postgres, PostgresSettings and then settings.
+func StartPostgres(ctx context.Context, bin, dir string, acct *servers.Account, settings ...string) (*Postgres, error) {
 	if err := acct.Chown(dir); err != nil {
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")
-	if _, err := run(ctx, acct, dir, filepath.Join(bin, "initdb"),
-		"-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
+	if err := servers.InitDB(ctx, servers.InitConfig{Bin: bin, Dir: data, Account: acct}); err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1"}
-	for _, s := range append(PostgresSettings[:len(PostgresSettings):len(PostgresSettings)], settings...) {
-		args = append(args, "-c", s)
-	}
-	logPath := filepath.Join(dir, "postgres.log")
-	proc, err := StartProc("postgres", acct, dir, logPath, filepath.Join(bin, "postgres"), args...)
-	if err != nil {
-		return nil, err
-	}
-	pg := &Postgres{Endpoint: Endpoint{"127.0.0.1", port}, Bin: bin, Dir: dir, acct: acct, proc: proc}
-	err = waitFor(ctx, proc, 60*time.Second, logPath, func(ctx context.Context) error {
-		_, err := run(ctx, nil, dir, filepath.Join(bin, "pg_isready"), "-q", "-h", pg.Host, "-p", strconv.Itoa(port), "-U", "postgres", "-d", "postgres")
-		return err
+	pg, err := servers.StartPostgres(ctx, servers.PostgresConfig{
+		Bin: bin, Dir: data, Account: acct,
+		Settings: append(PostgresSettings[:len(PostgresSettings):len(PostgresSettings)], settings...),
 	})
 	if err != nil {
-		pg.Stop()
 		return nil, err
 	}
-	return pg, nil
+	return &Postgres{Postgres: pg, Bin: bin}, nil
 }
 
 // Psql runs psql -c sql against database as postgres.
@@ -115,106 +81,11 @@ func (pg *Postgres) PsqlFile(ctx context.Context, database, file string, vars ..
 	return run(ctx, nil, "", filepath.Join(pg.Bin, "psql"), args...)
 }
 
-// Stop shuts the server down (fast mode) and kills what is left.
-func (pg *Postgres) Stop() {
-	if pg.proc != nil {
-		pg.proc.Stop(syscall.SIGINT, 30*time.Second)
-	}
-}
-
-// Pgbouncer is a pgbouncer in transaction pooling mode in front of one
-// PostgreSQL database.
-type Pgbouncer struct {
-	Endpoint
-	proc *Proc
-}
-
-// PgbouncerConfig is how the benchmark's pgbouncer is set up.
-type PgbouncerConfig struct {
-	Path        string // the pgbouncer binary
-	Dir         string // for its configuration, user list and log; must exist
-	Backend     Endpoint
-	Database    string
-	PoolSize    int // default_pool_size
-	MaxClients  int // max_client_conn
-	Account     *Account
-	ExtraConfig []string // more "key = value" lines for [pgbouncer]
-}
-
-// StartPgbouncer writes pgbouncer.ini and starts pgbouncer on a free port
-// of 127.0.0.1, with trust authentication, no unix socket and
-// pool_mode=transaction.
-func StartPgbouncer(ctx context.Context, c PgbouncerConfig, psqlBin string) (*Pgbouncer, error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	userlist := filepath.Join(c.Dir, "userlist.txt")
-	if err := os.WriteFile(userlist, []byte("\"postgres\" \"\"\n"), 0o644); err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(c.Dir, "pgbouncer.log")
-	ini := []string{
-		"[databases]",
-		fmt.Sprintf("%s = host=%s port=%d dbname=%s", c.Database, c.Backend.Host, c.Backend.Port, c.Database),
-		"",
-		"[pgbouncer]",
-		"listen_addr = 127.0.0.1",
-		fmt.Sprintf("listen_port = %d", port),
-		"unix_socket_dir =",
-		"auth_type = trust",
-		"auth_file = " + userlist,
-		"pool_mode = transaction",
-		fmt.Sprintf("default_pool_size = %d", c.PoolSize),
-		fmt.Sprintf("max_client_conn = %d", c.MaxClients),
-		"ignore_startup_parameters = extra_float_digits",
-		"log_connections = 0",
-		"log_disconnections = 0",
-		"logfile = " + logPath,
-	}
-	ini = append(ini, c.ExtraConfig...)
-	iniPath := filepath.Join(c.Dir, "pgbouncer.ini")
-	if err := os.WriteFile(iniPath, []byte(strings.Join(ini, "\n")+"\n"), 0o644); err != nil {
-		return nil, err
-	}
-	for _, p := range []string{c.Dir, logPath} {
-		if _, err := os.Stat(p); os.IsNotExist(err) {
-			if err := os.WriteFile(p, nil, 0o644); err != nil {
-				return nil, err
-			}
-		}
-		if err := c.Account.Chown(p); err != nil {
-			return nil, err
-		}
-	}
-	proc, err := StartProc("pgbouncer", c.Account, c.Dir, filepath.Join(c.Dir, "pgbouncer.out"), c.Path, iniPath)
-	if err != nil {
-		return nil, err
-	}
-	b := &Pgbouncer{Endpoint: Endpoint{"127.0.0.1", port}, proc: proc}
-	err = waitFor(ctx, proc, 30*time.Second, logPath, func(ctx context.Context) error {
-		_, err := Psql(ctx, psqlBin, b.Endpoint, c.Database, "select 1")
-		return err
-	})
-	if err != nil {
-		b.Stop()
-		return nil, err
-	}
-	return b, nil
-}
-
-// Stop shuts pgbouncer down at once (SIGTERM) and kills what is left.
-func (b *Pgbouncer) Stop() {
-	if b.proc != nil {
-		b.proc.Stop(syscall.SIGTERM, 10*time.Second)
-	}
-}
-
 // Sqlcached is a sqlcached proxy in front of one PostgreSQL.
 type Sqlcached struct {
 	Endpoint
 	HTTP string // host:port of its HTTP listener
-	proc *Proc
+	proc *servers.Proc
 }
 
 // SqlcachedConfig is how the benchmark's sqlcached is set up.
@@ -268,16 +139,16 @@ func ContenderConfig(name string) (SqlcachedConfig, bool) {
 // StartSqlcached writes a configuration (trust authentication, one
 // postgres backend, log level warn, the cache as c says) and starts
 // sqlcached on free ports of 127.0.0.1.
-func StartSqlcached(ctx context.Context, c SqlcachedConfig, psqlBin string) (*Sqlcached, error) {
-	port, err := FreePort()
+func StartSqlcached(ctx context.Context, c SqlcachedConfig) (*Sqlcached, error) {
+	port, err := servers.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := FreePort()
+	httpPort, err := servers.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	s := &Sqlcached{Endpoint: Endpoint{"127.0.0.1", port}, HTTP: fmt.Sprintf("127.0.0.1:%d", httpPort)}
+	s := &Sqlcached{Endpoint: Endpoint{Host: "127.0.0.1", Port: port}, HTTP: fmt.Sprintf("127.0.0.1:%d", httpPort)}
 	cfg := fmt.Sprintf(`# Written by the benchmark runner.
 listen:
   postgres: %s:%d
@@ -307,18 +178,16 @@ log:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(c.Dir, "sqlcached.log")
-	proc, err := StartProc("sqlcached", nil, c.Dir, logPath, c.Binary, "serve", "--config", cfgPath,
-		"--listen", fmt.Sprintf("%s:%d", s.Host, s.Port), "--http", s.HTTP)
+	proc, err := servers.Start(servers.Command{
+		Name: "sqlcached", Path: c.Binary, Dir: c.Dir, Log: filepath.Join(c.Dir, "sqlcached.log"),
+		Args: []string{"serve", "--config", cfgPath, "--listen", s.Addr(), "--http", s.HTTP},
+	})
 	if err != nil {
 		return nil, err
 	}
 	s.proc = proc
-	err = waitFor(ctx, proc, 30*time.Second, logPath, func(ctx context.Context) error {
-		_, err := Psql(ctx, psqlBin, s.Endpoint, c.Database, "select 1")
-		return err
-	})
-	if err != nil {
+	dsn := s.DSN("postgres", c.Database)
+	if err := proc.WaitReady(ctx, 30*time.Second, func(ctx context.Context) error { return servers.PingPostgres(ctx, dsn) }); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -327,9 +196,7 @@ log:
 
 // Stop shuts sqlcached down (SIGTERM, then a kill after a few seconds).
 func (s *Sqlcached) Stop() {
-	if s.proc != nil {
-		s.proc.Stop(syscall.SIGTERM, 10*time.Second)
-	}
+	_ = s.proc.Stop(syscall.SIGTERM, 10*time.Second)
 }
 
 // BuildSqlcached builds ./cmd/sqlcached of the module at src into out. If
@@ -352,4 +219,18 @@ func BuildSqlcached(ctx context.Context, src, rev, work, out string) error {
 	}
 	_, err := run(ctx, nil, src, "go", "build", "-o", out, "./cmd/sqlcached")
 	return err
+}
+
+// run runs a short command to completion as acct (nil: the current user),
+// as servers.Run does.
+func run(ctx context.Context, acct *servers.Account, dir, path string, args ...string) (string, error) {
+	return servers.Run(ctx, acct, dir, path, args...)
+}
+
+// tail returns the last n bytes of s, marked as cut if it was longer.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
 }
