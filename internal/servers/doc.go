@@ -23,8 +23,9 @@
 // A PostgreSQL is made in two steps: InitDB makes a data directory (the
 // superuser, a password or trust, more postgresql.conf, a pg_hba.conf),
 // and StartPostgres runs a server on it, with settings given as -c flags.
-// Start waits until the server accepts connections over its unix socket as
-// the superuser, which both setups trust. StartRedis writes a redis.conf
+// StartPostgres (and Postgres.Start, after a stop) waits until the server
+// accepts connections over its unix socket as the superuser, which both
+// setups trust. StartRedis writes a redis.conf
 // (loopback only, no persistence, then the caller's lines) and waits
 // until the server answers PING. Both try other free ports when another
 // process takes the first before the server binds it, and, once started,
