@@ -20,29 +20,33 @@ import (
 func cachehits(ctx context.Context, args []string) int {
 	c := newCommon("cachehits")
 	fs := c.fs
+	r := c.roundFlags("1,8,32", "direct,pgpool,sqlcached,bare",
+		"direct, pgpool, sqlcached, bare (the floor: a server answering from a map of PostgreSQL's answers)")
 	var (
-		seconds    = fs.Int("T", 10, "seconds of each pgbench run")
-		rounds     = fs.Int("rounds", 3, "rounds; every round runs every cell against every contender")
-		clients    = fs.String("clients", "1,8,32", "pgbench -c values")
-		modes      = fs.String("modes", "simple,prepared", "pgbench -M values: simple, extended, prepared")
-		contenders = fs.String("contenders", "direct,pgpool,sqlcached,bare", "contenders, in the order of the first round (bare: the floor, a server answering from a map of PostgreSQL's answers)")
-		jobs       = fs.Int("j", 2, "pgbench -j")
-		rows       = fs.Int("rows", 3_000_000, "rows of the orders fact table")
-		ttl        = fs.String("ttl", "10m", "ttl of sqlcached's catch-all policy")
-		l2         = fs.Bool("l2", false, "start a private redis-server and give it to sqlcached as cache.l2.redis.url")
-		children   = fs.Int("pgpool-children", 40, "pgpool-II's num_init_children (at least the largest -clients)")
-		expire     = fs.Int("pgpool-expire", 0, "pgpool-II's memqcache_expire in seconds (0: never)")
-		out        = fs.String("out", "", "also write the Markdown report to this file")
+		rows     = fs.Int("rows", 3_000_000, "rows of the orders fact table")
+		ttl      = fs.String("ttl", "10m", "ttl of sqlcached's catch-all policy")
+		l2       = fs.Bool("l2", false, "start a private redis-server and give it to sqlcached as cache.l2.redis.url")
+		children = fs.Int("pgpool-children", 40, "pgpool-II's num_init_children (at least the largest -clients)")
+		expire   = fs.Int("pgpool-expire", 0, "pgpool-II's memqcache_expire in seconds (0: never)")
 	)
 	if !c.parse(args) {
 		return 2
 	}
+	clients, ok := r.clientCounts(c)
+	if !ok {
+		return 2
+	}
+	if *rows < 1000 {
+		c.errorf("-rows must be at least 1000")
+		return 2
+	}
 	cfg := bench.CacheHitsConfig{
-		Modes:          bench.SplitList(*modes),
-		Contenders:     bench.SplitList(*contenders),
-		Jobs:           *jobs,
-		Seconds:        *seconds,
-		Rounds:         *rounds,
+		Clients:        clients,
+		Modes:          bench.SplitList(*r.modes),
+		Contenders:     bench.SplitList(*r.contenders),
+		Jobs:           *r.jobs,
+		Seconds:        *r.seconds,
+		Rounds:         *r.rounds,
 		Rows:           *rows,
 		TTL:            *ttl,
 		L2:             *l2,
@@ -54,15 +58,6 @@ func cachehits(ctx context.Context, args []string) int {
 		PostgresBin:    *c.pgBin,
 		Pgbench:        *c.pgbench,
 		Logf:           c.logf,
-	}
-	var err error
-	if cfg.Clients, err = bench.PositiveInts(*clients); err != nil {
-		c.errorf("-clients: %v", err)
-		return 2
-	}
-	if *seconds < 1 || *rounds < 1 || *rows < 1000 {
-		c.errorf("-T and -rounds must be at least 1, -rows at least 1000")
-		return 2
 	}
 	for _, n := range cfg.Clients {
 		if n > cfg.PgpoolChildren {
@@ -83,5 +78,5 @@ func cachehits(ctx context.Context, args []string) int {
 	if c.builtFrom != "" {
 		res.Versions[bench.SqlCached] += ", built from " + c.builtFrom
 	}
-	return c.report(res.Markdown(c.commandLine()), *out)
+	return c.report(res.Markdown(c.commandLine()), *r.out)
 }

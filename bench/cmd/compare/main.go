@@ -164,3 +164,40 @@ func (c *common) report(md, out string) int {
 	}
 	return 0
 }
+
+// roundFlags are the flags of the comparisons that run pgbench in rounds.
+type roundFlags struct {
+	seconds, rounds, jobs      *int
+	clients, modes, contenders *string
+	out                        *string
+}
+
+// roundFlags adds the pgbench round flags, with the defaults of -clients
+// and -contenders and the help of -contenders.
+func (c *common) roundFlags(clients, contenders, contendersHelp string) *roundFlags {
+	fs := c.fs
+	return &roundFlags{
+		seconds:    fs.Int("T", 10, "seconds of each pgbench run"),
+		rounds:     fs.Int("rounds", 3, "rounds; every round runs every cell against every contender"),
+		jobs:       fs.Int("j", 2, "pgbench -j"),
+		clients:    fs.String("clients", clients, "pgbench -c values"),
+		modes:      fs.String("modes", "simple,prepared", "pgbench -M values: simple, extended, prepared"),
+		contenders: fs.String("contenders", contenders, "contenders, in the order of the first round: "+contendersHelp),
+		out:        fs.String("out", "", "also write the Markdown report to this file"),
+	}
+}
+
+// clientCounts checks -T and -rounds and returns -clients' numbers; a
+// false result ends the comparison with exit code 2.
+func (r *roundFlags) clientCounts(c *common) ([]int, bool) {
+	if *r.seconds < 1 || *r.rounds < 1 {
+		c.errorf("-T and -rounds must be at least 1")
+		return nil, false
+	}
+	n, err := bench.PositiveInts(*r.clients)
+	if err != nil {
+		c.errorf("-clients: %v", err)
+		return nil, false
+	}
+	return n, true
+}

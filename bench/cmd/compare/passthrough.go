@@ -17,30 +17,30 @@ import (
 func passthrough(ctx context.Context, args []string) int {
 	c := newCommon("passthrough")
 	fs := c.fs
+	r := c.roundFlags("8,64", "direct,pgbouncer,sqlcached",
+		"direct, pgbouncer, sqlcached (no policies), "+bench.SqlCachedOffDB+" (a cache: false rule for the database), "+bench.SqlCachedOn+" (every read cached)")
 	var (
-		seconds    = fs.Int("T", 10, "seconds of each pgbench run")
-		rounds     = fs.Int("rounds", 3, "rounds; every round runs every cell against every contender")
-		workloads  = fs.String("workloads", "select-only,select1", "workloads: select-only (pgbench -S), select1 (a script of SELECT 1)")
-		clients    = fs.String("clients", "8,64", "pgbench -c values")
-		modes      = fs.String("modes", "simple,prepared", "pgbench -M values: simple, extended, prepared")
-		contenders = fs.String("contenders", "direct,pgbouncer,sqlcached", "contenders, in the order of the first round: direct, pgbouncer, sqlcached (no policies), "+bench.SqlCachedOffDB+", "+bench.SqlCachedOn)
-		jobs       = fs.Int("j", 2, "pgbench -j")
-		scale      = fs.Int("scale", 10, "pgbench -i -s")
-		warmup     = fs.Int("warmup", 3, "seconds of pgbench -S against each contender before the first round (0: none)")
-		out        = fs.String("out", "", "also write the Markdown report to this file")
-		pprofOut   = fs.String("pprof", "", "write a CPU profile of sqlcached during one extra run of -pprof-cell to this file (from its /debug/pprof/profile)")
-		pprofCell  = fs.String("pprof-cell", "select1/8/simple", "the cell to profile: workload/clients/mode")
+		workloads = fs.String("workloads", "select-only,select1", "workloads: select-only (pgbench -S), select1 (a script of SELECT 1)")
+		scale     = fs.Int("scale", 10, "pgbench -i -s")
+		warmup    = fs.Int("warmup", 3, "seconds of pgbench -S against each contender before the first round (0: none)")
+		pprofOut  = fs.String("pprof", "", "write a CPU profile of sqlcached during one extra run of -pprof-cell to this file (from its /debug/pprof/profile)")
+		pprofCell = fs.String("pprof-cell", "select1/8/simple", "the cell to profile: workload/clients/mode")
 	)
 	if !c.parse(args) {
 		return 2
 	}
+	clients, ok := r.clientCounts(c)
+	if !ok {
+		return 2
+	}
 	cfg := bench.PassthroughConfig{
 		Workloads:    bench.SplitList(*workloads),
-		Modes:        bench.SplitList(*modes),
-		Contenders:   bench.SplitList(*contenders),
-		Jobs:         *jobs,
-		Seconds:      *seconds,
-		Rounds:       *rounds,
+		Clients:      clients,
+		Modes:        bench.SplitList(*r.modes),
+		Contenders:   bench.SplitList(*r.contenders),
+		Jobs:         *r.jobs,
+		Seconds:      *r.seconds,
+		Rounds:       *r.rounds,
 		Warmup:       *warmup,
 		Scale:        *scale,
 		PoolSize:     *c.pool,
@@ -51,10 +51,6 @@ func passthrough(ctx context.Context, args []string) int {
 		Logf:         c.logf,
 	}
 	var err error
-	if cfg.Clients, err = bench.PositiveInts(*clients); err != nil {
-		c.errorf("-clients: %v", err)
-		return 2
-	}
 	if cfg.Profile != "" {
 		if cfg.ProfileCell, err = parseCell(*pprofCell); err != nil {
 			c.errorf("-pprof-cell: %v", err)
@@ -64,10 +60,6 @@ func passthrough(ctx context.Context, args []string) int {
 			c.errorf("%v", err)
 			return 2
 		}
-	}
-	if *seconds < 1 || *rounds < 1 {
-		c.errorf("-T and -rounds must be at least 1")
-		return 2
 	}
 	isSqlcached := func(name string) bool { _, ok := bench.ContenderConfig(name); return ok }
 	cleanup, err := c.setUp(ctx, slices.ContainsFunc(cfg.Contenders, isSqlcached))
@@ -87,7 +79,7 @@ func passthrough(ctx context.Context, args []string) int {
 			}
 		}
 	}
-	code := c.report(res.Markdown(c.commandLine()), *out)
+	code := c.report(res.Markdown(c.commandLine()), *r.out)
 	if cfg.Profile != "" {
 		c.logf("CPU profile: go tool pprof -top %s", cfg.Profile)
 	}
