@@ -625,10 +625,16 @@ func (c *conn) ensureAttached() error {
 	if c.sc != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.AcquireTimeout)
-	defer cancel()
-	if err := connectFailed(c.attach(ctx)); err != nil {
-		return err
+	if sc := c.backend.Pool.TryAcquire(c.login); sc != nil {
+		// An idle connection: no wait to bound.
+		c.attachConn(sc)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.AcquireTimeout)
+		err := connectFailed(c.attach(ctx))
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	c.beginOnWarehouse()
 	return nil
@@ -641,6 +647,12 @@ func (c *conn) attach(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.attachConn(sc)
+	return nil
+}
+
+// attachConn makes sc the session's warehouse connection (see attach).
+func (c *conn) attachConn(sc *postgres.Conn) {
 	c.srv.lost.OK()
 	c.mu.Lock()
 	c.sc = sc
@@ -650,7 +662,6 @@ func (c *conn) attach(ctx context.Context) error {
 		c.closePrepared(sc)
 	}
 	c.syncSettings()
-	return nil
 }
 
 // preparedCurrent closes the statements prepared on the attached

@@ -19,6 +19,8 @@ import (
 type Pool interface {
 	executor.Warehouse
 	Acquire(ctx context.Context, login postgres.Login) (*postgres.Conn, error)
+	// TryAcquire returns an idle connection at once, or nil.
+	TryAcquire(login postgres.Login) *postgres.Conn
 	Release(*postgres.Conn)
 	Destroy(*postgres.Conn)
 	// ServerParams returns the ParameterStatus values the warehouse

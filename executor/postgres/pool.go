@@ -143,27 +143,46 @@ func NewPool(cfg Config) (*Pool, error) {
 // FixedUser reports whether the DSN names the user every connection uses.
 func (p *Pool) FixedUser() bool { return p.fixedUser }
 
+// TryAcquire returns an idle connection opened as login, or nil at once
+// when there is none: it neither waits nor opens one. A connection the
+// warehouse ended while it sat idle is dropped on the way.
+func (p *Pool) TryAcquire(login Login) *Conn {
+	for {
+		p.mu.Lock()
+		var c *Conn
+		if !p.closed {
+			c = p.popIdle(login)
+		}
+		p.mu.Unlock() // the check is a system call: not under the lock
+		if c == nil {
+			return nil
+		}
+		if c.fresh() || !c.gone() {
+			p.incident.OK() // a live connection: the warehouse is up
+			return c
+		}
+		// Ended while idle (pg_terminate_backend, a restart): its
+		// FATAL or its end is waiting on the socket.
+		p.Destroy(c)
+	}
+}
+
 // Acquire returns a connection opened as login, waiting at most MaxWait
 // (and ctx) for one when MaxConns are in use.
 func (p *Pool) Acquire(ctx context.Context, login Login) (*Conn, error) {
 	for {
+		if c := p.TryAcquire(login); c != nil {
+			return c, nil
+		}
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
 			return nil, ErrPoolClosed
 		}
-		c := p.popIdle(login)
-		if c == nil {
+		if len(p.idle[login]) == 0 {
 			break // with p.mu held
 		}
-		p.mu.Unlock() // the check is a system call: not under the lock
-		if c.fresh() || !c.gone() {
-			p.incident.OK() // a live connection: the warehouse is up
-			return c, nil
-		}
-		// Ended while idle (pg_terminate_backend, a restart): its
-		// FATAL or its end is waiting on the socket.
-		p.Destroy(c)
+		p.mu.Unlock() // one came back meanwhile
 	}
 	if p.total < p.cfg.MaxConns {
 		p.total++
