@@ -13,6 +13,8 @@
 // makes them as raw system calls, which the scheduler does not watch, and
 // waits for readiness in the runtime's network poller as net.Conn does.
 // Deadlines, Close and every other method are the wrapped connection's.
+// Under the race detector the calls go through package syscall instead,
+// which tells the detector what the buffers hold.
 package nbio
 
 import (
@@ -20,7 +22,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
 )
 
 // Conn is a net.Conn whose Read and Write are raw system calls.
@@ -59,14 +60,14 @@ func (c *Conn) Read(b []byte) (int, error) {
 	var errno syscall.Errno
 	err := c.rc.Read(func(fd uintptr) bool {
 		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			r, e := sysRead(fd, b)
 			switch e {
 			case syscall.EINTR:
 				continue
 			case syscall.EAGAIN:
 				return false // wait until readable
 			}
-			n, errno = int(r), e
+			n, errno = r, e
 			return true
 		}
 	})
@@ -88,10 +89,10 @@ func (c *Conn) Write(b []byte) (int, error) {
 	var errno syscall.Errno
 	err := c.rc.Write(func(fd uintptr) bool {
 		for n < len(b) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+			r, e := sysWrite(fd, b[n:])
 			switch e {
 			case 0:
-				n += int(r)
+				n += r
 			case syscall.EINTR:
 			case syscall.EAGAIN:
 				return false // wait until writable
