@@ -45,6 +45,9 @@ type Interleaving[C any] struct {
 // the next turn once ctx is done, returning ctx's error.
 func (il Interleaving[C]) Run(ctx context.Context) error {
 	n := len(il.Contenders)
+	if n == 0 {
+		return nil
+	}
 	for round := 0; round < il.Rounds; round++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -75,6 +78,9 @@ func (h *Harness) RunRounds(ctx context.Context, rr Rounds) (Runs, error) {
 	runs := Runs{}
 	for _, cell := range rr.Cells {
 		runs[cell] = map[string][]Result{}
+	}
+	if len(rr.Cells) == 0 || len(rr.Contenders) == 0 {
+		return runs, nil
 	}
 	err := Interleaving[string]{
 		Rounds: rr.Rounds, Groups: len(rr.Cells), Contenders: rr.Contenders,

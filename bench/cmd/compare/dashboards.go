@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/sqlcached/sqlcached/bench"
 )
@@ -46,6 +47,10 @@ func dashboards(ctx context.Context, args []string) int {
 		return 2
 	}
 	names := bench.SplitList(*targets)
+	if len(names) == 0 {
+		c.errorf("-targets names nothing")
+		return 2
+	}
 	for _, t := range names {
 		if !slices.Contains([]string{bench.Direct, bench.PgBouncer, bench.PgPool, bench.SqlCached}, t) {
 			c.errorf("unknown target %q (direct, pgbouncer, pgpool, sqlcached)", t)
@@ -112,6 +117,10 @@ func dashboards(ctx context.Context, args []string) int {
 	c.logf("sqlcached %v", benchArgs)
 	cmd := exec.CommandContext(ctx, c.sqlcached, benchArgs...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	// Interrupted, sqlcached bench writes the report of what it measured
+	// so far: ask it to stop rather than kill it.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = time.Minute
 	if err := cmd.Run(); err != nil {
 		return c.fail(fmt.Errorf("sqlcached bench: %w", err))
 	}

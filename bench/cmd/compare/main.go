@@ -199,5 +199,11 @@ func (r *roundFlags) clientCounts(c *common) ([]int, bool) {
 		c.errorf("-clients: %v", err)
 		return nil, false
 	}
+	for flag, v := range map[string]string{"-clients": *r.clients, "-modes": *r.modes, "-contenders": *r.contenders} {
+		if len(bench.SplitList(v)) == 0 {
+			c.errorf("%s names nothing", flag)
+			return nil, false
+		}
+	}
 	return n, true
 }

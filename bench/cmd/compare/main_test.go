@@ -19,7 +19,12 @@ func TestBadArgumentsExitTwo(t *testing.T) {
 		{"passthrough", "-pprof", "cpu.prof", "-pprof-cell", "select1/8"},
 		{"cachehits", "-rows", "10"},
 		{"cachehits", "-clients", "64", "-pgpool-children", "40"},
+		{"passthrough", "-modes", ""},
+		{"passthrough", "-workloads", ","},
+		{"passthrough", "-contenders", ""},
+		{"cachehits", "-clients", ""},
 		{"dashboards", "-targets", "direct,mysql"},
+		{"dashboards", "-targets", ""},
 	} {
 		if code := run(context.Background(), args); code != 2 {
 			t.Errorf("compare %q: exit code %d, want 2", args, code)

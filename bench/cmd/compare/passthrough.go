@@ -33,6 +33,10 @@ func passthrough(ctx context.Context, args []string) int {
 	if !ok {
 		return 2
 	}
+	if len(bench.SplitList(*workloads)) == 0 {
+		c.errorf("-workloads names nothing")
+		return 2
+	}
 	cfg := bench.PassthroughConfig{
 		Workloads:    bench.SplitList(*workloads),
 		Clients:      clients,
