@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -28,6 +29,20 @@ import (
 type Conn struct {
 	net.Conn
 	rc syscall.RawConn
+	r  op // the Read under way
+	w  op // the Write under way
+}
+
+// op is one Read or Write under way: its buffer, what it did, and the
+// callback given to the raw connection, made once in Wrap so that a call
+// allocates nothing. mu keeps a second concurrent Read (or Write) from
+// sharing it.
+type op struct {
+	mu    sync.Mutex
+	b     []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
 }
 
 // Wrap returns c with raw reads and writes when it is a socket (a
@@ -41,7 +56,10 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &Conn{Conn: c, rc: rc}
+	w := &Conn{Conn: c, rc: rc}
+	w.r.fn = w.r.read
+	w.w.fn = w.w.write
+	return w
 }
 
 // SyscallConn returns the wrapped connection's raw connection.
@@ -56,21 +74,13 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			r, e := sysRead(fd, b)
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait until readable
-			}
-			n, errno = r, e
-			return true
-		}
-	})
+	o := &c.r
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.b, o.n, o.errno = b, 0, 0
+	err := c.rc.Read(o.fn)
+	n, errno := o.n, o.errno
+	o.b = nil
 	switch {
 	case err != nil:
 		return 0, err
@@ -82,27 +92,32 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// read is the raw connection's callback of a Read: false asks it to wait
+// until the socket is readable.
+func (o *op) read(fd uintptr) bool {
+	for {
+		r, e := sysRead(fd, o.b)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		o.n, o.errno = r, e
+		return true
+	}
+}
+
 // Write writes all of b, waiting in the network poller (and for the
 // write deadline) while the socket's buffer is full.
 func (c *Conn) Write(b []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			r, e := sysWrite(fd, b[n:])
-			switch e {
-			case 0:
-				n += r
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until writable
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	o := &c.w
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.b, o.n, o.errno = b, 0, 0
+	err := c.rc.Write(o.fn)
+	n, errno := o.n, o.errno
+	o.b = nil
 	switch {
 	case err != nil:
 		return n, err
@@ -110,6 +125,25 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return n, c.opError("write", errno)
 	}
 	return n, nil
+}
+
+// write is the raw connection's callback of a Write: false asks it to
+// wait until the socket is writable.
+func (o *op) write(fd uintptr) bool {
+	for o.n < len(o.b) {
+		r, e := sysWrite(fd, o.b[o.n:])
+		switch e {
+		case 0:
+			o.n += r
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			o.errno = e
+			return true
+		}
+	}
+	return true
 }
 
 func (c *Conn) opError(op string, errno syscall.Errno) error {
