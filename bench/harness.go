@@ -83,7 +83,7 @@ func StartHarness(ctx context.Context, c HarnessConfig) (*Harness, error) {
 		return nil, err
 	}
 	h.Versions["postgres"] = firstLine(pg.Psql(ctx, c.Database, "show server_version"))
-	h.Versions["pgbench"] = firstLine(run(ctx, nil, "", h.Pgbench, "--version"))
+	h.Versions["pgbench"] = firstLine(servers.Run(ctx, nil, "", h.Pgbench, "--version"))
 	return h, nil
 }
 
@@ -138,7 +138,7 @@ func (h *Harness) StartPgbouncer(ctx context.Context, path string, poolSize int)
 	}
 	h.stopOnClose("pgbouncer", b.Stop)
 	h.Endpoints[PgBouncer] = b.Endpoint
-	h.Versions[PgBouncer] = firstLine(run(ctx, nil, "", path, "--version"))
+	h.Versions[PgBouncer] = firstLine(servers.Run(ctx, nil, "", path, "--version"))
 	return nil
 }
 
@@ -160,7 +160,7 @@ func (h *Harness) StartSqlcached(ctx context.Context, c SqlcachedConfig) (*Sqlca
 	}
 	h.onClose(s.Stop)
 	h.Endpoints[c.Name] = s.Endpoint
-	h.Versions[c.Name] = firstLine(run(ctx, nil, "", c.Binary, "version"))
+	h.Versions[c.Name] = firstLine(servers.Run(ctx, nil, "", c.Binary, "version"))
 	return s, nil
 }
 
@@ -182,7 +182,7 @@ func (h *Harness) StartPgpool(ctx context.Context, c PgpoolConfig) error {
 	}
 	h.stopOnClose("pgpool-II", p.Stop)
 	h.Endpoints[PgPool] = p.Endpoint
-	h.Versions[PgPool] = firstLine(run(ctx, nil, "", c.Path, "--version"))
+	h.Versions[PgPool] = firstLine(servers.Run(ctx, nil, "", c.Path, "--version"))
 	return nil
 }
 
@@ -202,7 +202,7 @@ func (h *Harness) StartRedis(ctx context.Context, path string) (string, error) {
 		return "", err
 	}
 	h.stopOnClose("redis-server", r.Stop)
-	h.Versions["redis"] = firstLine(run(ctx, nil, "", path, "--version"))
+	h.Versions["redis"] = firstLine(servers.Run(ctx, nil, "", path, "--version"))
 	return r.URL(0), nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sqlcached/sqlcached/internal/servers"
 )
 
 // Contender names.
@@ -109,7 +111,7 @@ func RunPassthrough(ctx context.Context, cfg PassthroughConfig) (*PassthroughRes
 	defer h.Close()
 	res.Versions = h.Versions
 	logf("pgbench -i -s %d", cfg.Scale)
-	if _, err := run(ctx, nil, cfg.WorkDir, h.Pgbench, "-i", "-q", "-s", fmt.Sprint(cfg.Scale),
+	if _, err := servers.Run(ctx, nil, cfg.WorkDir, h.Pgbench, "-i", "-q", "-s", fmt.Sprint(cfg.Scale),
 		"-h", h.Postgres.Host, "-p", fmt.Sprint(h.Postgres.Port), "-U", "postgres", h.Database); err != nil {
 		return nil, err
 	}

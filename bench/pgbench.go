@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sqlcached/sqlcached/internal/servers"
 )
 
 // Workload is what pgbench runs: a built-in transaction chosen by Args
@@ -124,7 +126,7 @@ func (p Pgbench) Run(ctx context.Context) (Result, error) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	out, runErr := run(rctx, nil, p.Dir, p.Path, p.Args()...)
+	out, runErr := servers.Run(rctx, nil, p.Dir, p.Path, p.Args()...)
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}

@@ -67,7 +67,7 @@ func (pg *Postgres) Psql(ctx context.Context, database, sql string) (string, err
 
 // Psql runs psql -c sql against database at e as postgres.
 func Psql(ctx context.Context, bin string, e Endpoint, database, sql string) (string, error) {
-	return run(ctx, nil, "", filepath.Join(bin, "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+	return servers.Run(ctx, nil, "", filepath.Join(bin, "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
 		"-h", e.Host, "-p", strconv.Itoa(e.Port), "-U", "postgres", "-d", database, "-c", sql)
 }
 
@@ -78,7 +78,7 @@ func (pg *Postgres) PsqlFile(ctx context.Context, database, file string, vars ..
 	for _, v := range vars {
 		args = append(args, "-v", v)
 	}
-	return run(ctx, nil, "", filepath.Join(pg.Bin, "psql"), args...)
+	return servers.Run(ctx, nil, "", filepath.Join(pg.Bin, "psql"), args...)
 }
 
 // Sqlcached is a sqlcached proxy in front of one PostgreSQL.
@@ -209,22 +209,16 @@ func BuildSqlcached(ctx context.Context, src, rev, work, out string) error {
 			return err
 		}
 		archive := filepath.Join(work, "src.tar")
-		if _, err := run(ctx, nil, src, "git", "archive", "--format=tar", "-o", archive, rev); err != nil {
+		if _, err := servers.Run(ctx, nil, src, "git", "archive", "--format=tar", "-o", archive, rev); err != nil {
 			return err
 		}
-		if _, err := run(ctx, nil, tree, "tar", "-xf", archive); err != nil {
+		if _, err := servers.Run(ctx, nil, tree, "tar", "-xf", archive); err != nil {
 			return err
 		}
 		src = tree
 	}
-	_, err := run(ctx, nil, src, "go", "build", "-o", out, "./cmd/sqlcached")
+	_, err := servers.Run(ctx, nil, src, "go", "build", "-o", out, "./cmd/sqlcached")
 	return err
-}
-
-// run runs a short command to completion as acct (nil: the current user),
-// as servers.Run does.
-func run(ctx context.Context, acct *servers.Account, dir, path string, args ...string) (string, error) {
-	return servers.Run(ctx, acct, dir, path, args...)
 }
 
 // tail returns the last n bytes of s, marked as cut if it was longer.
