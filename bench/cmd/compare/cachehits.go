@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"slices"
 
 	"github.com/sqlcached/sqlcached/bench"
 )
@@ -65,18 +64,13 @@ func cachehits(ctx context.Context, args []string) int {
 			return 2
 		}
 	}
-	cleanup, err := c.setUp(ctx, slices.Contains(cfg.Contenders, bench.SqlCached))
-	defer cleanup()
-	if err != nil {
-		return c.fail(err)
-	}
-	cfg.WorkDir, cfg.Sqlcached = c.work, c.sqlcached
-	res, err := bench.RunCacheHits(ctx, cfg)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.builtFrom != "" {
-		res.Versions[bench.SqlCached] += ", built from " + c.builtFrom
-	}
-	return c.report(res.Markdown(c.commandLine()), *r.out)
+	isSqlcached := func(name string) bool { return name == bench.SqlCached }
+	return c.runReport(ctx, cfg.Contenders, isSqlcached, *r.out, func(work, sqlcached string) (interface{ Markdown(string) string }, map[string]string, error) {
+		cfg.WorkDir, cfg.Sqlcached = work, sqlcached
+		res, err := bench.RunCacheHits(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return res, res.Versions, nil
+	})
 }

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/sqlcached/sqlcached/bench"
@@ -129,6 +130,34 @@ func (c *common) setUp(ctx context.Context, withSqlcached bool) (func(), error) 
 		}
 	}
 	return cleanup, nil
+}
+
+// pgbenchRun runs a pgbench comparison in the set-up's work directory
+// with its sqlcached binary, and returns the result and its versions.
+type pgbenchRun func(work, sqlcached string) (interface{ Markdown(string) string }, map[string]string, error)
+
+// runReport sets up (building sqlcached if any contender is one of
+// sqlcacheds), runs the comparison and prints its report, writing it to
+// out if set. The sqlcached contenders' versions say what they were built
+// from.
+func (c *common) runReport(ctx context.Context, contenders []string, isSqlcached func(string) bool, out string, run pgbenchRun) int {
+	cleanup, err := c.setUp(ctx, slices.ContainsFunc(contenders, isSqlcached))
+	defer cleanup()
+	if err != nil {
+		return c.fail(err)
+	}
+	res, versions, err := run(c.work, c.sqlcached)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.builtFrom != "" {
+		for _, name := range contenders {
+			if isSqlcached(name) {
+				versions[name] += ", built from " + c.builtFrom
+			}
+		}
+	}
+	return c.report(res.Markdown(c.commandLine()), out)
 }
 
 // commandLine is the comparison's command line, for its report.

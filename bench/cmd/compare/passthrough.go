@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -66,24 +65,14 @@ func passthrough(ctx context.Context, args []string) int {
 		}
 	}
 	isSqlcached := func(name string) bool { _, ok := bench.ContenderConfig(name); return ok }
-	cleanup, err := c.setUp(ctx, slices.ContainsFunc(cfg.Contenders, isSqlcached))
-	defer cleanup()
-	if err != nil {
-		return c.fail(err)
-	}
-	cfg.WorkDir, cfg.Sqlcached = c.work, c.sqlcached
-	res, err := bench.RunPassthrough(ctx, cfg)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.builtFrom != "" {
-		for _, name := range cfg.Contenders {
-			if isSqlcached(name) {
-				res.Versions[name] += ", built from " + c.builtFrom
-			}
+	code := c.runReport(ctx, cfg.Contenders, isSqlcached, *r.out, func(work, sqlcached string) (interface{ Markdown(string) string }, map[string]string, error) {
+		cfg.WorkDir, cfg.Sqlcached = work, sqlcached
+		res, err := bench.RunPassthrough(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	code := c.report(res.Markdown(c.commandLine()), *r.out)
+		return res, res.Versions, nil
+	})
 	if cfg.Profile != "" {
 		c.logf("CPU profile: go tool pprof -top %s", cfg.Profile)
 	}
