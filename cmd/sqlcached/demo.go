@@ -127,6 +127,7 @@ Stop with Ctrl-C.
 `, httpAddr)
 	}
 	log := newLogger(cfg.Log, stderr)
+	fitScheduler(ctx, log)
 	err = runServer(ctx, cfg, rules, nil, &serveExtras{warehouses: map[string]executor.Warehouse{"demo": db}, ready: ready}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "sqlcached demo:", err)

@@ -36,6 +36,7 @@ import (
 	"github.com/sqlcached/sqlcached/internal/config"
 	"github.com/sqlcached/sqlcached/internal/httpapi"
 	"github.com/sqlcached/sqlcached/internal/observe"
+	"github.com/sqlcached/sqlcached/internal/procs"
 	"github.com/sqlcached/sqlcached/internal/readpath"
 	"github.com/sqlcached/sqlcached/policy"
 	"github.com/sqlcached/sqlcached/proxy"
@@ -126,6 +127,7 @@ func serve(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	fitScheduler(ctx, log)
 	if err := runServer(ctx, cfg, rules, hup, nil, log); err != nil {
 		log.Error("sqlcached stopped", "err", err)
 		var ce *config.Error
@@ -135,6 +137,14 @@ func serve(args []string, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// fitScheduler sizes GOMAXPROCS to the load until ctx ends, unless the
+// environment sets it (procs).
+func fitScheduler(ctx context.Context, log *slog.Logger) {
+	if procs.Auto() {
+		go procs.Run(ctx, procs.Config{Logger: log})
+	}
 }
 
 func applyFlags(cfg *config.Config, f serveFlags) error {
