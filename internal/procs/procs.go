@@ -7,9 +7,9 @@
 // a lightly loaded proxy spends much of its time waking and parking
 // threads, and on a small machine it takes those cores from the clients
 // and the warehouse beside it. On two cores shared with pgbench and
-// PostgreSQL, one processor relays pgbench -S 10–25 % faster than two,
-// and answers cached lookups no slower; once one processor is full, the
-// work gets them all. Run measures the process's CPU time and how long
+// PostgreSQL, sized this way sqlcached relayed pgbench -S 3–19 % faster
+// than on two processors, and answered cached lookups no slower (one
+// processor fills and the work gets them all). Run measures the process's CPU time and how long
 // runnable goroutines wait for a processor, narrows when fewer processors
 // would do for a second, and widens at once when the processors are busy
 // or goroutines queue for them.
