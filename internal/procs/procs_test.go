@@ -3,6 +3,7 @@ package procs
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,48 +19,34 @@ type sample struct {
 func idle() sample { return sample{} }
 
 func TestSizerWidths(t *testing.T) {
-	repeat := func(n int, s sample) []sample {
-		out := make([]sample, n)
-		for i := range out {
-			out[i] = s
-		}
-		return out
-	}
-	cat := func(parts ...[]sample) []sample {
-		var out []sample
-		for _, p := range parts {
-			out = append(out, p...)
-		}
-		return out
-	}
 	cases := []struct {
 		name       string
 		max, start int
 		samples    []sample
 		want       []int // the width after each sample
 	}{
-		{"idle narrows after a second, not before", 2, 2, repeat(settle, idle()),
-			append(repeatInt(settle-1, 2), 1)},
-		{"a relay that keeps one processor three-quarters busy stays narrow", 2, 1, repeat(20, sample{busy: 0.8, waits: 1000}),
-			repeatInt(20, 1)},
+		{"idle narrows after a second, not before", 2, 2, slices.Repeat([]sample{idle()}, settle),
+			append(slices.Repeat([]int{2}, settle-1), 1)},
+		{"a relay that keeps one processor three-quarters busy stays narrow", 2, 1, slices.Repeat([]sample{{busy: 0.8, waits: 1000}}, 20),
+			slices.Repeat([]int{1}, 20)},
 		{"a full processor widens at once", 2, 1, []sample{{busy: 0.7}, {busy: 0.9}, {busy: 0.9}},
 			[]int{1, 2, 2}},
-		{"two busy processors stay", 2, 2, repeat(30, sample{busy: 1.4, waits: 5000}),
-			repeatInt(30, 2)},
-		{"goroutines that keep queueing for the processor widen it", 2, 1, repeat(queuedFor, sample{busy: 0.5, waits: 100, slow: 10}),
-			append(repeatInt(queuedFor-1, 1), 2)},
+		{"two busy processors stay", 2, 2, slices.Repeat([]sample{{busy: 1.4, waits: 5000}}, 30),
+			slices.Repeat([]int{2}, 30)},
+		{"goroutines that keep queueing for the processor widen it", 2, 1, slices.Repeat([]sample{{busy: 0.5, waits: 100, slow: 10}}, queuedFor),
+			append(slices.Repeat([]int{1}, queuedFor-1), 2)},
 		{"one sample of slow waits does not", 2, 1, []sample{{busy: 0.3, waits: 50, slow: 5}, {busy: 0.5, waits: 1000}, {busy: 0.5, waits: 100, slow: 10}, {busy: 0.5, waits: 1000}},
 			[]int{1, 1, 1, 1}},
 		{"a few slow waits do not", 2, 1, []sample{{busy: 0.5, waits: 10, slow: 1}, {busy: 0.5, waits: 10000, slow: 50}},
 			[]int{1, 1}},
 		{"a load back right after narrowing doubles the wait before the next", 2, 2,
-			cat(repeat(settle, idle()), []sample{{busy: 0.9}}, repeat(2*settle, idle())),
-			cat2(repeatInt(settle-1, 2), []int{1, 2}, repeatInt(2*settle-1, 2), []int{1})},
-		{"a busy moment resets the count", 2, 2, cat(repeat(settle-1, idle()), []sample{{busy: 1.2}}, repeat(settle, idle())),
-			append(repeatInt(2*settle-1, 2), 1)},
+			slices.Concat(slices.Repeat([]sample{idle()}, settle), []sample{{busy: 0.9}}, slices.Repeat([]sample{idle()}, 2*settle)),
+			slices.Concat(slices.Repeat([]int{2}, settle-1), []int{1, 2}, slices.Repeat([]int{2}, 2*settle-1), []int{1})},
+		{"a busy moment resets the count", 2, 2, slices.Concat(slices.Repeat([]sample{idle()}, settle-1), []sample{{busy: 1.2}}, slices.Repeat([]sample{idle()}, settle)),
+			append(slices.Repeat([]int{2}, 2*settle-1), 1)},
 		{"on eight cores it narrows to what the busiest sample needed", 8, 8,
-			cat(repeat(4, sample{busy: 3}), []sample{{busy: 4.4}}, repeat(settle-5, sample{busy: 3})),
-			append(repeatInt(settle-1, 8), 6)},
+			slices.Concat(slices.Repeat([]sample{{busy: 3}}, 4), []sample{{busy: 4.4}}, slices.Repeat([]sample{{busy: 3}}, settle-5)),
+			append(slices.Repeat([]int{8}, settle-1), 6)},
 		{"and widens to all of them when that fills", 8, 6, []sample{{busy: 5.2}},
 			[]int{8}},
 	}
@@ -73,22 +60,6 @@ func TestSizerWidths(t *testing.T) {
 			}
 		})
 	}
-}
-
-func cat2(parts ...[]int) []int {
-	var out []int
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
-func repeatInt(n, v int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = v
-	}
-	return out
 }
 
 func TestAutoStepsAsideForTheEnvironment(t *testing.T) {
