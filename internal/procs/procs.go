@@ -7,10 +7,10 @@
 // a lightly loaded proxy spends much of its time waking and parking
 // threads, and on a small machine it takes those cores from the clients
 // and the warehouse beside it. On two cores shared with pgbench and
-// PostgreSQL, sized this way sqlcached relayed pgbench -S 3–19 % faster
-// than on two processors, and answered cached lookups no slower
-// (docs/benchmarks.md, "Rules that cache nothing"): their load fills one
-// processor and gets them all. Run samples the process's CPU time and how
+// PostgreSQL, sized this way sqlcached relayed pgbench -S up to 19 %
+// faster than on two processors (−4 % to +19 % a round), and answered
+// cached lookups as fast (docs/benchmarks.md, "Rules that cache
+// nothing"): their load fills one processor and gets them all. Run samples the process's CPU time and how
 // long runnable goroutines waited for a processor; it narrows when fewer
 // processors would have done for settle samples in a row (a second), and
 // widens at the next sample when the processors are busy, or after three
