@@ -15,7 +15,8 @@
 // processors would have done for settle samples in a row (a second), and
 // widens at the next sample when the processors are busy, or after three
 // when goroutines keep queueing for them. A load that comes back right after each narrowing
-// makes it wait longer before the next.
+// makes it wait longer before the next. It narrows to a quarter of the
+// cores at most (one on up to seven).
 //
 // GOMAXPROCS set in the environment is the operator's choice: Auto is then
 // false and Run is not started.
@@ -135,16 +136,21 @@ func Run(ctx context.Context, cfg Config) {
 
 // sizer decides the width from one sample at a time.
 type sizer struct {
-	max, procs int
-	calm       int // samples in a row that needed fewer processors
-	fit        int // the most processors any of those samples needed
-	settle     int // how many calm samples narrow
-	narrowed   int // samples since the last narrowing; -1 before one
-	queueing   int // samples in a row in which goroutines queued
+	min, max int // the narrowest and widest
+	procs    int
+	calm     int // samples in a row that needed fewer processors
+	fit      int // the most processors any of those samples needed
+	settle   int // how many calm samples narrow
+	narrowed int // samples since the last narrowing; -1 before one
+	queueing int // samples in a row in which goroutines queued
 }
 
+// newSizer starts at procs. It narrows to a quarter of widest at most
+// (one on up to seven cores): a burst on a large machine waits a sample
+// on a quarter of its cores, not on one.
 func newSizer(widest, procs int) sizer {
-	return sizer{max: widest, procs: min(max(procs, 1), widest), settle: settle, narrowed: -1}
+	narrowest := max(widest/4, 1)
+	return sizer{min: narrowest, max: widest, procs: min(max(procs, narrowest), widest), settle: settle, narrowed: -1}
 }
 
 // next takes a sample — busy CPU seconds a second, recorded scheduling
@@ -171,7 +177,7 @@ func (s *sizer) next(busy float64, waits, slow uint64) int {
 	if s.procs < s.max && s.narrowed > maxSettle {
 		s.settle = settle // narrow and steady for a while
 	}
-	need := min(max(int(math.Ceil(busy/fitAt)), 1), s.max)
+	need := min(max(int(math.Ceil(busy/fitAt)), s.min), s.max)
 	if need >= s.procs {
 		s.calm = 0
 		return s.procs

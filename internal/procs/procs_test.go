@@ -49,6 +49,10 @@ func TestSizerWidths(t *testing.T) {
 			append(slices.Repeat([]int{8}, settle-1), 6)},
 		{"and widens to all of them when that fills", 8, 6, []sample{{busy: 5.2}},
 			[]int{8}},
+		{"on sixteen cores idle, it keeps four", 16, 16, slices.Repeat([]sample{idle()}, settle),
+			append(slices.Repeat([]int{16}, settle-1), 4)},
+		{"on seven, one", 7, 7, slices.Repeat([]sample{idle()}, settle),
+			append(slices.Repeat([]int{7}, settle-1), 1)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
