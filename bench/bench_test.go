@@ -102,7 +102,7 @@ func TestMarkdownRatios(t *testing.T) {
 	ok := func(tps float64) Result { return Result{TPS: tps, Avg: 1, P50: 0.5, P99: 2} }
 	unsupported := Result{Err: errors.New(`prepared statement "P_0" does not exist`), Unsupported: true}
 	r := &PassthroughResult{
-		Config: PassthroughConfig{Contenders: []string{Direct, PgBouncer, SqlCached}, Rounds: 3},
+		Config: PassthroughConfig{RoundsConfig: RoundsConfig{Contenders: []string{Direct, PgBouncer, SqlCached}, Rounds: 3}},
 		Cells:  []Cell{simple, prepared},
 		Runs: map[Cell]map[string][]Result{
 			simple: {

@@ -13,13 +13,8 @@ import (
 // cache, sqlcached with a catch-all caching policy, and the Bare server
 // (the floor of a hit on the machine).
 type CacheHitsConfig struct {
-	Clients    []int
-	Modes      []string // pgbench -M: simple, extended, prepared
-	Contenders []string // Direct, PgPool, SqlCached, Bare, in the order of the first round
-	Jobs       int      // pgbench -j
-	Seconds    int      // pgbench -T of each run
-	Rounds     int
-	Rows       int // rows of the orders fact table
+	RoundsConfig     // Contenders: Direct, PgPool, SqlCached, Bare
+	Rows         int // rows of the orders fact table
 
 	TTL       string // sqlcached's catch-all policy ttl, such as "10m"
 	L2        bool   // also run a private Redis as sqlcached's L2

@@ -21,18 +21,24 @@ const (
 	SqlCached = "sqlcached"
 )
 
-// PassthroughConfig describes a passthrough comparison.
-type PassthroughConfig struct {
-	Workloads  []string // names in Workloads
+// RoundsConfig is how the pgbench comparisons run their cells: every
+// clients × mode cell against every contender, in rounds.
+type RoundsConfig struct {
 	Clients    []int
 	Modes      []string // pgbench -M: simple, extended, prepared
-	Contenders []string // Direct, PgBouncer, SqlCached, in the order of a round
+	Contenders []string // in the order of the first round
 	Jobs       int      // pgbench -j
 	Seconds    int      // pgbench -T of each run
 	Rounds     int
-	Warmup     int // seconds of pgbench -S per contender before the first round; 0: none
-	Scale      int // pgbench -i -s
-	PoolSize   int // pgbouncer's default_pool_size and sqlcached's max_conns
+}
+
+// PassthroughConfig describes a passthrough comparison.
+type PassthroughConfig struct {
+	RoundsConfig          // Contenders: Direct, PgBouncer, SqlCached
+	Workloads    []string // names in Workloads
+	Warmup       int      // seconds of pgbench -S per contender before the first round; 0: none
+	Scale        int      // pgbench -i -s
+	PoolSize     int      // pgbouncer's default_pool_size and sqlcached's max_conns
 
 	PostgresBin  string // directory of initdb, postgres, psql, pgbench
 	Pgbench      string // pgbench binary; default PostgresBin/pgbench

@@ -31,7 +31,7 @@ func cachehits(ctx context.Context, args []string) int {
 	if !c.parse(args) {
 		return 2
 	}
-	clients, ok := r.clientCounts(c)
+	rounds, ok := r.config(c)
 	if !ok {
 		return 2
 	}
@@ -40,12 +40,7 @@ func cachehits(ctx context.Context, args []string) int {
 		return 2
 	}
 	cfg := bench.CacheHitsConfig{
-		Clients:        clients,
-		Modes:          bench.SplitList(*r.modes),
-		Contenders:     bench.SplitList(*r.contenders),
-		Jobs:           *r.jobs,
-		Seconds:        *r.seconds,
-		Rounds:         *r.rounds,
+		RoundsConfig:   rounds,
 		Rows:           *rows,
 		TTL:            *ttl,
 		L2:             *l2,

@@ -216,23 +216,30 @@ func (c *common) roundFlags(clients, contenders, contendersHelp string) *roundFl
 	}
 }
 
-// clientCounts checks -T and -rounds and returns -clients' numbers; a
-// false result ends the comparison with exit code 2.
-func (r *roundFlags) clientCounts(c *common) ([]int, bool) {
+// config checks the round flags and returns them as a bench.RoundsConfig;
+// a false result ends the comparison with exit code 2.
+func (r *roundFlags) config(c *common) (bench.RoundsConfig, bool) {
 	if *r.seconds < 1 || *r.rounds < 1 {
 		c.errorf("-T and -rounds must be at least 1")
-		return nil, false
+		return bench.RoundsConfig{}, false
 	}
 	n, err := bench.PositiveInts(*r.clients)
 	if err != nil {
 		c.errorf("-clients: %v", err)
-		return nil, false
+		return bench.RoundsConfig{}, false
 	}
 	for flag, v := range map[string]string{"-clients": *r.clients, "-modes": *r.modes, "-contenders": *r.contenders} {
 		if len(bench.SplitList(v)) == 0 {
 			c.errorf("%s names nothing", flag)
-			return nil, false
+			return bench.RoundsConfig{}, false
 		}
 	}
-	return n, true
+	return bench.RoundsConfig{
+		Clients:    n,
+		Modes:      bench.SplitList(*r.modes),
+		Contenders: bench.SplitList(*r.contenders),
+		Jobs:       *r.jobs,
+		Seconds:    *r.seconds,
+		Rounds:     *r.rounds,
+	}, true
 }

@@ -28,7 +28,7 @@ func passthrough(ctx context.Context, args []string) int {
 	if !c.parse(args) {
 		return 2
 	}
-	clients, ok := r.clientCounts(c)
+	rounds, ok := r.config(c)
 	if !ok {
 		return 2
 	}
@@ -37,13 +37,8 @@ func passthrough(ctx context.Context, args []string) int {
 		return 2
 	}
 	cfg := bench.PassthroughConfig{
+		RoundsConfig: rounds,
 		Workloads:    bench.SplitList(*workloads),
-		Clients:      clients,
-		Modes:        bench.SplitList(*r.modes),
-		Contenders:   bench.SplitList(*r.contenders),
-		Jobs:         *r.jobs,
-		Seconds:      *r.seconds,
-		Rounds:       *r.rounds,
 		Warmup:       *warmup,
 		Scale:        *scale,
 		PoolSize:     *c.pool,
