@@ -98,8 +98,14 @@ type conn struct {
 	labelsVersion uint64
 	labelsOK      bool
 	// timedOut is the rule whose timeout cancelled the running statement
-	// (see timeout.go); mu protects it.
-	timedOut *policy.Rule
+	// (see timeout.go); mu protects it, and armed, the rule whose timer
+	// runs, with its deadline armedUntil. stmtTimer is that timer, made
+	// once; stopTimer stops it (made once too).
+	timedOut   *policy.Rule
+	armed      *policy.Rule
+	armedUntil time.Time
+	stmtTimer  *time.Timer
+	stopTimer  func()
 	// readReq and readPlan are the read path's request and plan for the
 	// statement being answered (see plan), kept here so that a hit
 	// allocates neither.
@@ -576,9 +582,12 @@ func (c *conn) relayQuery(msg []byte, a *fingerprint.Analysis, cp *capture, shif
 		it.start = time.Now()
 	}
 	c.push(it)
-	stop := c.armTimeout(c.relayRule(a, string(pgwire.Body(msg)[:len(pgwire.Body(msg))-1])))
-	defer stop()
-	if err := c.flushServer(); err != nil {
+	sql := "" // what relayRule reads only of an analysed statement
+	if a != nil {
+		sql = string(pgwire.Body(msg)[:len(pgwire.Body(msg))-1])
+	}
+	defer c.armTimeout(c.relayRule(a, sql))()
+	if err := c.sc.FlushBeforeRead(); err != nil {
 		return c.serverLost(err)
 	}
 	return c.drain()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -254,20 +255,30 @@ func (c *conn) bind(msg []byte) error {
 	if !ok {
 		return err
 	}
-	var b pgwire.Builder
-	b.Begin('B')
-	b.Bytes(portal)
-	b.Byte(0)
-	b.String(server)
-	b.Bytes(rest)
-	b.Finish()
-	c.sendServer(b.B)
+	c.sendBind(portal, server, rest)
 	c.push(expect{kind: exBind, id: server})
 	if c.portals == nil {
 		c.portals = map[string]*stmt{}
 	}
 	c.portals[string(portal)] = st
 	return nil
+}
+
+// sendBind sends the warehouse a Bind of portal to its statement server,
+// rest being the client's Bind after the statement name: written into
+// the connection's buffer as it is built.
+func (c *conn) sendBind(portal []byte, server string, rest []byte) {
+	w := c.sc.W
+	var head [5]byte
+	head[0] = 'B'
+	binary.BigEndian.PutUint32(head[1:], uint32(4+len(portal)+1+len(server)+1+len(rest)))
+	_, _ = w.Write(head[:]) // a write error shows on the next flush
+	_, _ = w.Write(portal)
+	_ = w.WriteByte(0)
+	_, _ = w.WriteString(server)
+	_ = w.WriteByte(0)
+	_, _ = w.Write(rest)
+	c.parsedLocally = ""
 }
 
 func (c *conn) describe(msg []byte) error {
@@ -397,7 +408,7 @@ func (c *conn) sync(msg []byte) error {
 	c.sendServer(msg)
 	c.push(expect{kind: exSync})
 	defer c.armTimeout(c.batchRule())()
-	if err := c.flushServer(); err != nil {
+	if err := c.sc.FlushBeforeRead(); err != nil {
 		return c.serverLost(err)
 	}
 	return c.drain()

@@ -268,6 +268,18 @@ func TestRuleTimeoutOfRelayedStatements(t *testing.T) {
 				if err := c.QueryRow(ctx, "select count(*) from pg_stat_activity where query = 'select pg_sleep(10)' and state = 'active'", mode).Scan(&n); err != nil || n != 0 {
 					t.Fatalf("%v: after the timeout: %d still running, %v", mode, n, err)
 				}
+				// The session's timer serves its next statements: each
+				// gets the whole second again, and the limit still holds.
+				for i := 0; i < 3; i++ {
+					if _, err := c.Exec(ctx, "select pg_sleep(0.6)", mode); err != nil {
+						t.Fatalf("%v: a statement within the limit, #%d after a timeout: %v", mode, i+1, err)
+					}
+				}
+				start = time.Now()
+				_, err = c.Exec(ctx, "select pg_sleep(10)", mode)
+				if !errors.As(err, &pe) || pe.Code != "57014" || time.Since(start) > 3*time.Second {
+					t.Fatalf("%v: the second long statement: %v after %v, want 57014 after about 1s", mode, err, time.Since(start))
+				}
 			}
 		})
 	}

@@ -44,26 +44,43 @@ func (c *conn) relayRule(a *fingerprint.Analysis, sql string) *policy.Rule {
 }
 
 // armTimeout starts the timer of rule r for what is about to be relayed;
-// the returned function stops it.
+// the returned function stops it. The session's one timer serves every
+// statement.
 func (c *conn) armTimeout(r *policy.Rule) func() {
 	if r == nil || r.Timeout <= 0 {
-		return func() {}
+		return noStop
 	}
-	t := time.AfterFunc(r.Timeout, func() { c.timeoutRunning(r) })
-	return func() {
-		t.Stop()
-		c.mu.Lock()
-		c.timedOut = nil
-		c.mu.Unlock()
+	c.mu.Lock()
+	c.armed, c.armedUntil = r, time.Now().Add(r.Timeout)
+	c.mu.Unlock()
+	if c.stmtTimer == nil {
+		c.stmtTimer = time.AfterFunc(r.Timeout, c.timerFired)
+		c.stopTimer = c.disarm
+	} else {
+		c.stmtTimer.Reset(r.Timeout)
 	}
+	return c.stopTimer
 }
 
-// timeoutRunning cancels the statement running on the attached
-// connection because rule r's timeout fired.
-func (c *conn) timeoutRunning(r *policy.Rule) {
+func noStop() {}
+
+// disarm stops the statement timer.
+func (c *conn) disarm() {
+	c.stmtTimer.Stop()
+	c.mu.Lock()
+	c.armed, c.timedOut = nil, nil
+	c.mu.Unlock()
+}
+
+// timerFired cancels the statement running on the attached connection
+// because the armed rule's timeout passed. A call that began before the
+// timer was stopped and armed again comes before the new deadline and
+// does nothing.
+func (c *conn) timerFired() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sc == nil {
+	r := c.armed
+	if r == nil || c.sc == nil || time.Now().Before(c.armedUntil) {
 		return
 	}
 	c.timedOut = r

@@ -278,7 +278,9 @@ func (p *Pool) freeSlot() {
 // Release returns a connection that is idle (outside a transaction, every
 // answer read) for reuse. A broken one is closed instead.
 func (p *Pool) Release(c *Conn) {
-	if c.Broken || c.TxStatus != 'I' {
+	if c.Broken || c.TxStatus != 'I' || c.W.Buffered() > 0 || c.out.queued() {
+		// Bytes not sent yet would bring answers the next user does
+		// not await.
 		p.Destroy(c)
 		return
 	}
@@ -519,7 +521,6 @@ func (p *Pool) connect(ctx context.Context, login Login) (*Conn, error) {
 		Login:    login,
 		netConn:  hc.Conn,
 		R:        pgwire.NewReader(hc.Conn, 32<<10, p.cfg.MaxMessageBytes),
-		W:        bufio.NewWriterSize(hc.Conn, 32<<10),
 		PID:      hc.PID,
 		key:      hc.SecretKey,
 		Params:   hc.ParameterStatuses,
@@ -529,7 +530,43 @@ func (p *Pool) connect(ctx context.Context, login Login) (*Conn, error) {
 		addr:     hc.Conn.RemoteAddr(),
 		lastUsed: time.Now(),
 	}
+	c.out.nc = hc.Conn
+	c.out.nb, _ = hc.Conn.(*nbio.Conn)
+	c.W = bufio.NewWriterSize(&c.out, 32<<10)
 	return c, nil
+}
+
+// FlushBeforeRead sends what W holds, a request whose answer R reads
+// next: the read that waits for the answer writes it (see
+// nbio.Conn.WriteBeforeRead), which spares the relay a read that could
+// only find nothing. W's bytes must ask for an answer (end with a Sync or
+// be a Query), or the read could wait for one that was there before.
+func (c *Conn) FlushBeforeRead() error {
+	c.out.later = c.out.nb != nil
+	err := c.W.Flush()
+	c.out.later = false
+	return err
+}
+
+// sink is what W writes to: the connection, or its WriteBeforeRead while
+// FlushBeforeRead flushes.
+type sink struct {
+	nc    net.Conn
+	nb    *nbio.Conn // nc, when it is one
+	later bool
+}
+
+// queued reports whether bytes wait for the next read to send them.
+func (s *sink) queued() bool { return s.nb != nil && s.nb.Queued() }
+
+func (s *sink) Write(b []byte) (int, error) {
+	if s.later {
+		if err := s.nb.WriteBeforeRead(b); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return s.nc.Write(b)
 }
 
 // Conn is one warehouse connection taken over from pgconn. It belongs to
@@ -567,6 +604,7 @@ type Conn struct {
 	Broken bool
 
 	netConn  net.Conn
+	out      sink
 	key      []byte
 	addr     net.Addr
 	lastUsed time.Time

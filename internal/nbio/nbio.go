@@ -31,6 +31,15 @@ type Conn struct {
 	rc syscall.RawConn
 	r  op // the Read under way
 	w  op // the Write under way
+
+	// ahead holds bytes WriteBeforeRead queued, guarded by w.mu; kept
+	// for reuse when empty.
+	ahead []byte
+	// stuck is set by a Read's callback when the socket took only part
+	// of ahead: the Read writes the rest as a Write does. werr is the
+	// error of a write of ahead by a Read's callback.
+	stuck bool
+	werr  error
 }
 
 // op is one Read or Write under way: its buffer, what it did, and the
@@ -57,7 +66,7 @@ func Wrap(c net.Conn) net.Conn {
 		return c
 	}
 	w := &Conn{Conn: c, rc: rc}
-	w.r.fn = w.r.read
+	w.r.fn = w.read
 	w.w.fn = w.w.write
 	return w
 }
@@ -68,8 +77,39 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
 // Unwrap returns the wrapped connection.
 func (c *Conn) Unwrap() net.Conn { return c.Conn }
 
+// maxAhead bounds what WriteBeforeRead keeps: more is written at once.
+const maxAhead = 16 << 10
+
+// WriteBeforeRead sends b, a request whose answer is read next, from that
+// Read, once it has begun to listen for the socket: the Read then waits
+// for the answer without first trying a read that could only find
+// nothing, one system call less a request. b must ask for an answer: the
+// Read waits for news on the socket, and bytes that were there before,
+// already reported to the poller, come with the answer. b is copied. A
+// Write before that Read sends b first; so does WriteBeforeRead when more
+// than 16 KiB would be kept. The error is that of such a write.
+func (c *Conn) WriteBeforeRead(b []byte) error {
+	c.w.mu.Lock()
+	c.ahead = append(c.ahead, b...)
+	over := len(c.ahead) > maxAhead
+	c.w.mu.Unlock()
+	if over {
+		_, err := c.Write(nil)
+		return err
+	}
+	return nil
+}
+
+// Queued reports whether bytes WriteBeforeRead queued are still to go.
+func (c *Conn) Queued() bool {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	return len(c.ahead) > 0
+}
+
 // Read reads what the socket holds, waiting in the network poller (and
-// for the read deadline) while it holds nothing.
+// for the read deadline) while it holds nothing. Bytes WriteBeforeRead
+// queued go out first.
 func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
@@ -77,24 +117,46 @@ func (c *Conn) Read(b []byte) (int, error) {
 	o := &c.r
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.b, o.n, o.errno = b, 0, 0
-	err := c.rc.Read(o.fn)
-	n, errno := o.n, o.errno
-	o.b = nil
-	switch {
-	case err != nil:
-		return 0, err
-	case errno != 0:
-		return 0, c.opError("read", errno)
-	case n == 0:
-		return 0, io.EOF
+	for {
+		o.b, o.n, o.errno = b, 0, 0
+		err := c.rc.Read(o.fn)
+		n, errno := o.n, o.errno
+		o.b = nil
+		switch {
+		case err != nil:
+			return 0, err
+		case c.werr != nil:
+			err, c.werr = c.werr, nil
+			return 0, err
+		case c.stuck:
+			// The socket's buffer is full: the rest of ahead waits
+			// for room as any write does, then the read starts over.
+			c.stuck = false
+			if _, err := c.Write(nil); err != nil {
+				return 0, err
+			}
+			continue
+		case errno != 0:
+			return 0, c.opError("read", errno)
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
 	}
-	return n, nil
 }
 
 // read is the raw connection's callback of a Read: false asks it to wait
-// until the socket is readable.
-func (o *op) read(fd uintptr) bool {
+// until the socket is readable. The poller listens for the socket before
+// the first call, so bytes queued ahead are written then and the call
+// waits for their answer at once.
+func (c *Conn) read(fd uintptr) bool {
+	switch c.sendAhead(fd) {
+	case aheadSent:
+		return false
+	case aheadStuck, aheadFailed:
+		return true
+	}
+	o := &c.r
 	for {
 		r, e := sysRead(fd, o.b)
 		switch e {
@@ -108,12 +170,61 @@ func (o *op) read(fd uintptr) bool {
 	}
 }
 
+const (
+	aheadNone   = iota // nothing queued
+	aheadSent          // all written
+	aheadStuck         // the socket took part: c.stuck
+	aheadFailed        // the write failed: c.werr
+)
+
+// sendAhead writes what WriteBeforeRead queued, if anything.
+func (c *Conn) sendAhead(fd uintptr) int {
+	w := &c.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(c.ahead) == 0 {
+		return aheadNone
+	}
+	w.b, w.n, w.errno = c.ahead, 0, 0
+	done := w.write(fd)
+	n, errno := w.n, w.errno
+	w.b = nil
+	c.ahead = c.ahead[:copy(c.ahead, c.ahead[n:])]
+	switch {
+	case errno != 0:
+		c.ahead = c.ahead[:0]
+		c.werr = c.opError("write", errno)
+		return aheadFailed
+	case !done:
+		c.stuck = true
+		return aheadStuck
+	}
+	return aheadSent
+}
+
 // Write writes all of b, waiting in the network poller (and for the
 // write deadline) while the socket's buffer is full.
 func (c *Conn) Write(b []byte) (int, error) {
 	o := &c.w
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if len(c.ahead) > 0 {
+		o.b, o.n, o.errno = c.ahead, 0, 0
+		err := c.rc.Write(o.fn)
+		n, errno := o.n, o.errno
+		o.b = nil
+		c.ahead = c.ahead[:copy(c.ahead, c.ahead[n:])]
+		switch {
+		case err != nil:
+			return 0, err
+		case errno != 0:
+			c.ahead = c.ahead[:0]
+			return 0, c.opError("write", errno)
+		}
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
 	o.b, o.n, o.errno = b, 0, 0
 	err := c.rc.Write(o.fn)
 	n, errno := o.n, o.errno
