@@ -119,8 +119,10 @@ func (c *conn) drain() error {
 	}
 	c.pending = c.pending[:0]
 	c.head = 0
+	// The client has its answer before the connection goes back.
+	err := c.w.Flush()
 	c.maybeRelease()
-	if err := c.w.Flush(); err != nil {
+	if err != nil {
 		return errClientGone
 	}
 	return nil
