@@ -189,10 +189,9 @@ func (c *Conn) sendAhead(fd uintptr) int {
 	done := w.write(fd)
 	n, errno := w.n, w.errno
 	w.b = nil
-	c.ahead = c.ahead[:copy(c.ahead, c.ahead[n:])]
+	c.dropSent(n, errno)
 	switch {
 	case errno != 0:
-		c.ahead = c.ahead[:0]
 		c.werr = c.opError("write", errno)
 		return aheadFailed
 	case !done:
@@ -205,37 +204,48 @@ func (c *Conn) sendAhead(fd uintptr) int {
 // Write writes all of b, waiting in the network poller (and for the
 // write deadline) while the socket's buffer is full.
 func (c *Conn) Write(b []byte) (int, error) {
-	o := &c.w
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
 	if len(c.ahead) > 0 {
-		o.b, o.n, o.errno = c.ahead, 0, 0
-		err := c.rc.Write(o.fn)
-		n, errno := o.n, o.errno
-		o.b = nil
-		c.ahead = c.ahead[:copy(c.ahead, c.ahead[n:])]
-		switch {
-		case err != nil:
+		n, errno, err := c.writeAll(c.ahead)
+		c.dropSent(n, errno)
+		if err := c.writeErr(errno, err); err != nil {
 			return 0, err
-		case errno != 0:
-			c.ahead = c.ahead[:0]
-			return 0, c.opError("write", errno)
 		}
 	}
 	if len(b) == 0 {
 		return 0, nil
 	}
+	n, errno, err := c.writeAll(b)
+	return n, c.writeErr(errno, err)
+}
+
+// writeAll writes b through the raw connection, which waits for room;
+// w.mu is held.
+func (c *Conn) writeAll(b []byte) (int, syscall.Errno, error) {
+	o := &c.w
 	o.b, o.n, o.errno = b, 0, 0
 	err := c.rc.Write(o.fn)
 	n, errno := o.n, o.errno
 	o.b = nil
-	switch {
-	case err != nil:
-		return n, err
-	case errno != 0:
-		return n, c.opError("write", errno)
+	return n, errno, err
+}
+
+func (c *Conn) writeErr(errno syscall.Errno, err error) error {
+	if err == nil && errno != 0 {
+		return c.opError("write", errno)
 	}
-	return n, nil
+	return err
+}
+
+// dropSent takes from ahead the n bytes a write of it took, and the rest
+// too when the socket failed; w.mu is held.
+func (c *Conn) dropSent(n int, errno syscall.Errno) {
+	if errno != 0 {
+		c.ahead = c.ahead[:0]
+		return
+	}
+	c.ahead = c.ahead[:copy(c.ahead, c.ahead[n:])]
 }
 
 // write is the raw connection's callback of a Write: false asks it to
