@@ -46,7 +46,8 @@ func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) {
 	if interval <= 0 {
 		interval = 250 * time.Millisecond
 	}
-	last := r.fingerprint()
+	var w watched
+	w.changed(r.Path)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -54,26 +55,66 @@ func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			last = r.fingerprint()
+			w.changed(r.Path)
 			r.reload("SIGHUP")
 		case <-t.C:
-			if fp := r.fingerprint(); !bytes.Equal(fp, last) {
-				last = fp
+			if w.changed(r.Path) {
 				r.reload("file changed")
 			}
 		}
 	}
 }
 
-// fingerprint identifies the file's contents; nil when it cannot be read
-// (an editor replacing it).
-func (r *Reloader) fingerprint() []byte {
-	b, err := os.ReadFile(r.Path)
+// watched is what was last seen of the file: its metadata, looked at on
+// every tick (one system call), and a digest of its contents, read only
+// when the metadata moved. A file that cannot be read (an editor
+// replacing it) has neither.
+type watched struct {
+	info os.FileInfo
+	sum  []byte
+}
+
+// changed looks at the file and reports whether its contents differ from
+// what was last seen.
+func (w *watched) changed(path string) bool {
+	info, err := os.Stat(path)
 	if err != nil {
-		return nil
+		w.info = nil
+		return w.set(nil)
+	}
+	if w.info != nil && sameFile(w.info, info) {
+		return false
+	}
+	// A change within the file system's clock tick may leave the size and
+	// time as they were: metadata that recent is not relied on.
+	w.info = info
+	if time.Since(info.ModTime()) < recent {
+		w.info = nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		w.info = nil
+		return w.set(nil)
 	}
 	sum := sha256.Sum256(b)
-	return sum[:]
+	return w.set(sum[:])
+}
+
+// recent is how old a file's modification time must be for its metadata
+// to stand for its contents.
+const recent = 2 * time.Second
+
+func (w *watched) set(sum []byte) bool {
+	moved := !bytes.Equal(sum, w.sum)
+	w.sum = sum
+	return moved
+}
+
+// sameFile reports whether a and b describe the same file with the same
+// contents as far as its metadata tells: the same file (an editor's
+// rename makes another), size and modification time.
+func sameFile(a, b os.FileInfo) bool {
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
 // Reload loads the file now and applies it when it is valid.

@@ -692,8 +692,8 @@ func (c *Conn) gone() bool {
 	readable := false
 	var b [1]byte
 	_ = rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		readable = err == nil && n >= 0 || err != nil && err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+		n, errno := peek(fd, b[:])
+		readable = errno == 0 && n >= 0 || errno != 0 && errno != syscall.EAGAIN && errno != syscall.EWOULDBLOCK
 		return true // never wait
 	})
 	return readable
