@@ -23,23 +23,7 @@ func TestSecondProcessAnswers(t *testing.T) {
 	if st.Status != "done" {
 		t.Fatalf("run: %+v", st)
 	}
-	// The records reach Redis shortly after each change, in no set order.
-	var got status
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := b.do(t, "alice", "GET", "/v1/queries/"+st.ID, "")
-		if r.code == http.StatusOK {
-			if got = decodeStatus(t, r.body); got.Status == "done" {
-				break
-			}
-		} else if r.code != http.StatusNotFound {
-			t.Fatalf("second process: %d %s", r.code, r.body)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("second process: still %+v", got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	got := awaitShared(t, b, st.ID, func(st status) bool { return st.Status == "done" })
 	if got.Status != "done" || got.Cache != "miss" || *got.Rows != 3 || !got.FinishedAt.Equal(st.FinishedAt) {
 		t.Errorf("second process says %+v, first %+v", got, st)
 	}
@@ -59,7 +43,7 @@ func TestSecondProcessAnswers(t *testing.T) {
 
 	// A job under way: the second process says what the first recorded.
 	slow := a.post(t, "alice", query{SQL: "select slow_value(5, 3) /* shared slow */"}).ID
-	b.await(t, "alice", slow, func(st status) bool { return st.Status == "running" })
+	awaitShared(t, b, slow, func(st status) bool { return st.Status == "running" })
 	b.do(t, "alice", "DELETE", "/v1/queries/"+slow, "").expectError(t, http.StatusConflict, "running_elsewhere")
 	b.do(t, "alice", "GET", "/v1/queries/"+slow+"/result", "").expectError(t, http.StatusConflict, "not_ready")
 	sts, _ = statuses(t, readEvents(t, b.events(t, "alice", slow)))
@@ -68,6 +52,30 @@ func TestSecondProcessAnswers(t *testing.T) {
 	}
 	if got := rowsOf(b.result(t, slow)); got != "[5]" {
 		t.Errorf("rows %s, want [5]", got)
+	}
+}
+
+// awaitShared polls job id in process e, which learns of it through
+// Redis, until f accepts its status as alice sees it. The records reach
+// Redis shortly after each change, in no set order: until the first one
+// does, e does not know the job.
+func awaitShared(t *testing.T, e *env, id string, f func(status) bool) status {
+	t.Helper()
+	var got status
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := e.do(t, "alice", "GET", "/v1/queries/"+id, "")
+		if r.code == http.StatusOK {
+			if got = decodeStatus(t, r.body); f(got) {
+				return got
+			}
+		} else if r.code != http.StatusNotFound {
+			t.Fatalf("second process: %d %s", r.code, r.body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second process: job %s still %+v", id, got)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
