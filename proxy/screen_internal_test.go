@@ -1,6 +1,10 @@
 package proxy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unicode"
+)
 
 // TestScreens: the lexical screens that let a session relay a statement
 // unanalysed say yes to whatever could change the session or write, in
@@ -37,6 +41,55 @@ func TestScreens(t *testing.T) {
 		if got := mayWrite(tc.sql); got != tc.write {
 			t.Errorf("mayWrite(%q) = %v", tc.sql, got)
 		}
+	}
+}
+
+// TestScreenWords: every word the screens look for is found whatever its
+// case and wherever it stands, the words around them are not, and the
+// one-pass screen agrees with the two.
+func TestScreenWords(t *testing.T) {
+	check := func(sql string, session, write bool) {
+		t.Helper()
+		if got := mayChangeSession(sql); got != session {
+			t.Errorf("mayChangeSession(%q) = %v, want %v", sql, got, session)
+		}
+		if got := mayWrite(sql); got != write {
+			t.Errorf("mayWrite(%q) = %v, want %v", sql, got, write)
+		}
+		if got := mayChangeSessionOrWrite(sql); got != (session || write) {
+			t.Errorf("mayChangeSessionOrWrite(%q) = %v", sql, got)
+		}
+	}
+	session := map[string]bool{}
+	for _, w := range sessionWords {
+		session[w] = true
+	}
+	write := map[string]bool{}
+	for _, w := range writeWords {
+		write[w] = true
+	}
+	for _, words := range [][]string{sessionWords, writeWords} {
+		for _, w := range words {
+			mixed := []byte(w)
+			for i := 0; i < len(mixed); i += 2 {
+				mixed[i] = byte(unicode.ToUpper(rune(mixed[i])))
+			}
+			for _, v := range []string{w, strings.ToUpper(w), string(mixed)} {
+				check("select 1 from t where x = 1 and "+v+"(2)", session[w], write[w])
+				check(v, session[w], write[w])
+				// Longer or shorter, it is another word.
+				check("select "+v+"s, x"+v+", "+v[:len(v)-1]+" from t", false, false)
+			}
+		}
+	}
+	for sql, want := range map[string]bool{
+		"select pg_advisory_xact_lock(1)":     true,
+		"SELECT PG_TRY_ADVISORY_LOCK(1)":      true,
+		"select pg_advisory from t":           false,
+		"select étape, _set, set9 from t":     false,
+		"select x from pgbench_accounts_long": false,
+	} {
+		check(sql, want, false)
 	}
 }
 
