@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sqlcached/sqlcached/internal/mono"
 	"github.com/sqlcached/sqlcached/internal/nbio"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 )
@@ -34,7 +35,7 @@ func TestFreshConnectionsAreNotProbed(t *testing.T) {
 
 	// Released "in a minute": fresh however long this goroutine waits
 	// for a processor on a loaded machine.
-	c.lastUsed = time.Now().Add(time.Minute)
+	c.lastUsed = mono.Now() + time.Minute
 	if !c.fresh() {
 		t.Fatal("a connection released just now is not fresh")
 	}
@@ -46,7 +47,7 @@ func TestFreshConnectionsAreNotProbed(t *testing.T) {
 	peer.Write([]byte{'E', 0, 0, 0, 4})
 	peer.Close()
 	time.Sleep(10 * time.Millisecond) // the FATAL and the end arrive
-	c.lastUsed = time.Now().Add(-freshFor)
+	c.lastUsed = mono.Now() - freshFor
 	if c.fresh() {
 		t.Fatalf("a connection released %v ago is still fresh", freshFor)
 	}

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sqlcached/sqlcached/internal/mono"
 	"github.com/sqlcached/sqlcached/internal/nbio"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -89,13 +90,18 @@ type Pool struct {
 	cfg  Config
 	base *pgconn.Config
 
-	mu      sync.Mutex // protects the fields below
-	idle    map[Login][]*Conn
-	nidle   int
-	total   int
-	waiters []*waiter
-	closed  bool
-	params  map[string]string // the first connection's ParameterStatus values
+	mu   sync.Mutex // protects the fields below
+	idle map[Login]*idleConns
+	// last is the login whose idle connections were last looked up, and
+	// lastIdle those connections: sessions of one login, the common
+	// case, find them without hashing the login.
+	last     Login
+	lastIdle *idleConns
+	nidle    int
+	total    int
+	waiters  []*waiter
+	closed   bool
+	params   map[string]string // the first connection's ParameterStatus values
 
 	fixedUser bool // the DSN names the user and password
 
@@ -103,6 +109,24 @@ type Pool struct {
 
 	stop chan struct{}
 	done chan struct{}
+}
+
+// idleConns are the idle connections of one login, the most recently
+// released last.
+type idleConns struct{ conns []*Conn }
+
+// idleOf returns login's idle connections; p.mu is held.
+func (p *Pool) idleOf(login Login) *idleConns {
+	if p.lastIdle != nil && p.last == login {
+		return p.lastIdle
+	}
+	l := p.idle[login]
+	if l == nil {
+		l = &idleConns{}
+		p.idle[login] = l
+	}
+	p.last, p.lastIdle = login, l
+	return l
 }
 
 type waiter struct {
@@ -134,7 +158,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Name == "" {
 		cfg.Name = net.JoinHostPort(base.Host, strconv.Itoa(int(base.Port)))
 	}
-	p := &Pool{cfg: cfg, base: base, fixedUser: dsnHasUser(cfg.DSN), idle: map[Login][]*Conn{}, stop: make(chan struct{}), done: make(chan struct{})}
+	p := &Pool{cfg: cfg, base: base, fixedUser: dsnHasUser(cfg.DSN), idle: map[Login]*idleConns{}, stop: make(chan struct{}), done: make(chan struct{})}
 	p.incident = incident.New(cfg.Logger, slog.LevelError, "warehouse "+cfg.Name)
 	go p.reap()
 	return p, nil
@@ -179,7 +203,7 @@ func (p *Pool) Acquire(ctx context.Context, login Login) (*Conn, error) {
 			p.mu.Unlock()
 			return nil, ErrPoolClosed
 		}
-		if len(p.idle[login]) == 0 {
+		if len(p.idleOf(login).conns) == 0 {
 			break // with p.mu held
 		}
 		p.mu.Unlock() // one came back meanwhile
@@ -284,7 +308,7 @@ func (p *Pool) Release(c *Conn) {
 		p.Destroy(c)
 		return
 	}
-	c.lastUsed = time.Now()
+	c.lastUsed = mono.Now()
 	// A deadline its last user left (the relay watches its client with
 	// one) would cut the next user's reads short.
 	_ = c.netConn.SetDeadline(time.Time{})
@@ -311,7 +335,8 @@ func (p *Pool) Release(c *Conn) {
 		w.ch <- nil
 		return
 	}
-	p.idle[c.Login] = append(p.idle[c.Login], c)
+	l := p.idleOf(c.Login)
+	l.conns = append(l.conns, c)
 	p.nidle++
 	p.mu.Unlock()
 }
@@ -323,13 +348,14 @@ func (p *Pool) Destroy(c *Conn) {
 }
 
 func (p *Pool) popIdle(login Login) *Conn {
-	s := p.idle[login]
-	if len(s) == 0 {
+	l := p.idleOf(login)
+	n := len(l.conns)
+	if n == 0 {
 		return nil
 	}
-	c := s[len(s)-1]
-	s[len(s)-1] = nil
-	p.idle[login] = s[:len(s)-1]
+	c := l.conns[n-1]
+	l.conns[n-1] = nil
+	l.conns = l.conns[:n-1]
 	p.nidle--
 	return c
 }
@@ -338,16 +364,16 @@ func (p *Pool) popOldestIdle() *Conn {
 	if p.nidle == 0 {
 		return nil
 	}
-	var oldest Login
-	var found bool
-	for l, s := range p.idle {
-		if len(s) > 0 && (!found || s[0].lastUsed.Before(p.idle[oldest][0].lastUsed)) {
-			oldest, found = l, true
+	var oldest *idleConns
+	for _, l := range p.idle {
+		if len(l.conns) > 0 && (oldest == nil || l.conns[0].lastUsed < oldest.conns[0].lastUsed) {
+			oldest = l
 		}
 	}
-	s := p.idle[oldest]
-	c := s[0]
-	p.idle[oldest] = append(s[:0], s[1:]...)
+	c := oldest.conns[0]
+	n := copy(oldest.conns, oldest.conns[1:])
+	oldest.conns[n] = nil
+	oldest.conns = oldest.conns[:n]
 	p.nidle--
 	return c
 }
@@ -430,10 +456,11 @@ func (p *Pool) Close() {
 	}
 	p.closed = true
 	var all []*Conn
-	for l, s := range p.idle {
-		all = append(all, s...)
-		delete(p.idle, l)
+	for _, l := range p.idle {
+		all = append(all, l.conns...)
 	}
+	clear(p.idle)
+	p.lastIdle = nil
 	p.total -= len(all)
 	p.nidle = 0
 	ws := p.waiters
@@ -465,18 +492,19 @@ func (p *Pool) reap() {
 		case <-t.C:
 		}
 		var old []*Conn
-		cutoff := time.Now().Add(-p.cfg.IdleTimeout)
+		cutoff := mono.Now() - p.cfg.IdleTimeout
 		p.mu.Lock()
-		for l, s := range p.idle {
-			keep := s[:0]
-			for _, c := range s {
-				if c.lastUsed.Before(cutoff) {
+		for _, l := range p.idle {
+			keep := l.conns[:0]
+			for _, c := range l.conns {
+				if c.lastUsed < cutoff {
 					old = append(old, c)
 				} else {
 					keep = append(keep, c)
 				}
 			}
-			p.idle[l] = keep
+			clear(l.conns[len(keep):])
+			l.conns = keep
 		}
 		p.nidle -= len(old)
 		p.total -= len(old)
@@ -528,7 +556,7 @@ func (p *Pool) connect(ctx context.Context, login Login) (*Conn, error) {
 		Settings: map[string]string{},
 		Prepared: map[string]bool{},
 		addr:     hc.Conn.RemoteAddr(),
-		lastUsed: time.Now(),
+		lastUsed: mono.Now(),
 	}
 	c.out.nc = hc.Conn
 	c.out.nb, _ = hc.Conn.(*nbio.Conn)
@@ -607,7 +635,7 @@ type Conn struct {
 	out      sink
 	key      []byte
 	addr     net.Addr
-	lastUsed time.Time
+	lastUsed time.Duration // when it was last released, on mono.Now
 	closeMu  sync.Mutex
 	closed   bool
 }
@@ -670,7 +698,7 @@ const freshFor = 2 * time.Millisecond
 // fresh reports whether c was released less than freshFor ago and holds
 // nothing unread.
 func (c *Conn) fresh() bool {
-	return c.R.Buffered() == 0 && time.Since(c.lastUsed) < freshFor
+	return c.R.Buffered() == 0 && mono.Now()-c.lastUsed < freshFor
 }
 
 // gone reports whether an idle connection has been ended by the

@@ -322,6 +322,10 @@ func atoi32(s string) int32 {
 // to want (SET for each that differs, RESET for each want lacks), and
 // records want as applied. "" means nothing to send.
 func (c *Conn) SettingsSQL(want map[string]string) string {
+	c.SettingsOwner = nil
+	if len(want) == 0 && len(c.Settings) == 0 {
+		return ""
+	}
 	var q strings.Builder
 	for name, sql := range want {
 		if c.Settings[name] != sql {
