@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/sqlcached/sqlcached/executor/postgres"
 	"github.com/sqlcached/sqlcached/fingerprint"
@@ -98,12 +99,14 @@ type conn struct {
 	labelsVersion uint64
 	labelsOK      bool
 	// timedOut is the rule whose timeout cancelled the running statement
-	// (see timeout.go); mu protects it, and armed, the rule whose timer
-	// runs, with its deadline armedUntil. stmtTimer is that timer, made
-	// once; stopTimer stops it (made once too).
+	// (see timeout.go); mu protects it, armed, the rule of the statement
+	// running, with its deadline armedUntil (on mono.Now), and timerOn,
+	// whether stmtTimer is set. stmtTimer is the session's timer, made
+	// once; stopTimer ends a statement's timeout (made once too).
 	timedOut   *policy.Rule
 	armed      *policy.Rule
-	armedUntil time.Time
+	armedUntil time.Duration
+	timerOn    bool
 	stmtTimer  *time.Timer
 	stopTimer  func()
 	// readReq and readPlan are the read path's request and plan for the
@@ -125,9 +128,14 @@ type conn struct {
 	portals  map[string]*stmt         // open portals, by name
 	cportals map[string]*cachedPortal // portals answered from the cache, by name
 
-	mu       sync.Mutex              // protects sc and stopWait
+	mu       sync.Mutex              // protects sc, stopWait, waitFrom and woken
 	sc       *postgres.Conn          // the attached warehouse connection, or nil
 	stopWait context.CancelCauseFunc // ends the session's wait on the cache, or nil
+	// waitFrom is the server's waitTick, plus one, when drain began to
+	// wait for the warehouse, 0 when it is not waiting; woken says
+	// watchWaits set sc's read deadline to wake it.
+	waitFrom int64
+	woken    bool
 
 	pending []expect // answers awaited from sc, in order
 	head    int      // first pending entry not yet answered
@@ -287,7 +295,9 @@ func (c *conn) readClient() (byte, []byte, error) {
 		}()
 		typ, msg, err := c.r.Next()
 		_ = sc.SetReadDeadline(time.Now()) // ends the watch
-		if !<-heard {
+		woke := <-heard
+		_ = sc.SetReadDeadline(time.Time{})
+		if !woke {
 			return typ, msg, err
 		}
 		// The wake-up may have come after the client's message: it must
@@ -310,7 +320,9 @@ func (c *conn) readClient() (byte, []byte, error) {
 // for its client: NotificationResponse, NoticeResponse, ParameterStatus.
 // Anything else (a FATAL ErrorResponse) means the connection is ending.
 func (c *conn) relayAsync() error {
-	_ = c.sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	sc := c.sc
+	_ = sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer func() { _ = sc.SetReadDeadline(time.Time{}) }()
 	for {
 		typ, msg, err := c.sc.R.Next()
 		if err != nil {
@@ -378,13 +390,26 @@ func (c *conn) handle(typ byte, msg []byte) error {
 }
 
 // analyze returns the analysis of a statement the session relays, or nil
-// when the session does not cache and the statement can neither change
-// session state, nor write, nor use a cursor the proxy holds.
+// when it needs none (see needsAnalysis).
 func (c *conn) analyze(sql string) *fingerprint.Analysis {
-	if !c.caching() && len(c.cursors) == 0 && !mayChangeSession(sql) && (c.srv.cfg.Reads == nil || !mayWrite(sql)) {
+	if !c.needsAnalysis(sql) {
 		return nil
 	}
 	return c.srv.cfg.Analyzer.Analyze(sql)
+}
+
+// needsAnalysis reports whether a statement the session relays is to be
+// analysed: always when the session caches, and otherwise when it could
+// change session state, write (when there is a cache to keep right), or
+// use a cursor the proxy holds.
+func (c *conn) needsAnalysis(sql string) bool {
+	if c.caching() || len(c.cursors) > 0 {
+		return true
+	}
+	if c.srv.cfg.Reads == nil {
+		return mayChangeSession(sql)
+	}
+	return mayChangeSessionOrWrite(sql)
 }
 
 // simpleQuery answers a Query message: one or more statements, answered
@@ -396,9 +421,12 @@ func (c *conn) simpleQuery(msg []byte) error {
 	if len(body) == 0 || body[len(body)-1] != 0 {
 		return fatal(CodeProtocolViolation, "invalid query message")
 	}
-	sql := string(body[:len(body)-1])
 	if !c.caching() {
-		a := c.analyze(sql)
+		// The text is copied only for the analyzer, which may keep it.
+		var a *fingerprint.Analysis
+		if text := body[:len(body)-1]; c.needsAnalysis(unsafe.String(unsafe.SliceData(text), len(text))) {
+			a = c.srv.cfg.Analyzer.Analyze(string(text))
+		}
 		if a != nil && len(a.Statements) == 1 && c.deallocate(&a.Statements[0]) {
 			return c.writeReady()
 		}
@@ -407,6 +435,7 @@ func (c *conn) simpleQuery(msg []byte) error {
 		}
 		return c.relayQuery(msg, a, nil, 0)
 	}
+	sql := string(body[:len(body)-1])
 	a := c.srv.cfg.Analyzer.Memoised(sql)
 	if a == nil {
 		if c.unadmitted(sql) {
@@ -454,7 +483,7 @@ func (c *conn) simpleQuery(msg []byte) error {
 // lexical shape costs a fraction of a parse.
 func (c *conn) unadmitted(sql string) bool {
 	return c.txStatus == 'I' && c.head == len(c.pending) && len(c.cursors) == 0 &&
-		!mayChangeSession(sql) && !mayWrite(sql) && c.srv.cfg.Reads.Bypassed(sql)
+		!mayChangeSessionOrWrite(sql) && c.srv.cfg.Reads.Bypassed(sql)
 }
 
 // answerLocally answers, in order, the statements of a Query message that
@@ -798,6 +827,7 @@ func (c *conn) close() {
 		// new PostgreSQL session would.
 		c.detach(busy || c.sessionPool || !c.rollbackOnDisconnect())
 	}
+	c.stopTimeouts()
 	if c.registered {
 		c.srv.unregister(c)
 	}

@@ -17,10 +17,10 @@ import (
 // (observeRelay), errors included. Statements the proxy answers for the
 // session itself (a kept SET, a lazy BEGIN) are not counted.
 
-// event returns an event of this session's.
-func (c *conn) event(start time.Time, out observe.Outcome) observe.Event {
+// event returns an event of this session's that ran from start to end.
+func (c *conn) event(start, end time.Time, out observe.Outcome) observe.Event {
 	ev := observe.Event{
-		Start: start, Duration: time.Since(start), Outcome: out,
+		Start: start, Duration: end.Sub(start), Outcome: out,
 		User: c.user, Client: c.clientAddr, Database: c.database,
 	}
 	if c.backend != nil {
@@ -40,7 +40,7 @@ func (c *conn) observeRead(start time.Time, pl *readpath.Plan, res cache.Result,
 	if err == nil {
 		out = observe.FromCache(res.Status)
 	}
-	ev := c.event(start, out)
+	ev := c.event(start, time.Now(), out)
 	ev.Dashboard = pl.Labels.Dashboard
 	if r := pl.Decision.Rule; r != nil {
 		ev.Rule = r.Name
@@ -78,7 +78,8 @@ func (c *conn) observeRelay(it *expect, msg []byte) {
 		out = observe.Error
 		code, text = parseErrorFields(pgwire.Body(msg))
 	}
-	ev := c.event(it.start, out)
+	end := time.Now()
+	ev := c.event(it.start, end, out)
 	ev.SQLState, ev.Message, ev.Bytes = code, text, it.bytes
 	if msg[0] == 'C' {
 		ev.Rows = tagRows(pgwire.Body(msg))
@@ -103,7 +104,7 @@ func (c *conn) observeRelay(it *expect, msg []byte) {
 		o.Timeout(c.timedOutRule(), ev.Backend)
 	}
 	o.Record(&ev)
-	it.start, it.bytes = time.Now(), 0
+	it.start, it.bytes = end, 0
 }
 
 // statementText is the text of statement i of a as the client sent it,

@@ -97,7 +97,7 @@ func (c *conn) drain() error {
 			continue
 		}
 		if !watching {
-			_ = c.sc.SetReadDeadline(time.Now().Add(watchInterval))
+			c.waiting(true)
 			watching = true
 		}
 		typ, msg, err := c.sc.R.Next()
@@ -106,16 +106,25 @@ func (c *conn) drain() error {
 				// The warehouse is still working: make sure someone
 				// still waits for the answer.
 				if c.clientGone() {
+					c.waiting(false)
 					return errClientGone
 				}
+				// Woken by watchWaits, or by a deadline left
+				// from before: the wait starts over without it.
+				_ = c.sc.SetReadDeadline(time.Time{})
 				watching = false
 				continue
 			}
+			c.waiting(false)
 			return c.serverLost(err)
 		}
 		if err := c.onServer(it, typ, msg); err != nil {
+			c.waiting(false)
 			return err
 		}
+	}
+	if watching {
+		c.waiting(false)
 	}
 	c.pending = c.pending[:0]
 	c.head = 0
@@ -130,8 +139,38 @@ func (c *conn) drain() error {
 
 // watchInterval is how long the warehouse may be silent before the proxy
 // checks that the client has not gone: a client that disconnects during a
-// long query has it cancelled within about this long.
+// long query has it cancelled within about this long (up to half as long
+// again for a session waiting in drain, see watchWaits).
 const watchInterval = time.Second
+
+// waiting notes that drain begins (on) or stops waiting for the
+// warehouse's answers. A wait that watchWaits cut short by the connection's
+// read deadline ends here too: the deadline is cleared.
+func (c *conn) waiting(on bool) {
+	c.mu.Lock()
+	c.waitFrom = 0
+	if on {
+		c.waitFrom = c.srv.waitTick.Load() + 1
+	}
+	sc, woken := c.sc, c.woken
+	c.woken = false
+	c.mu.Unlock()
+	if woken && sc != nil {
+		_ = sc.SetReadDeadline(time.Time{})
+	}
+}
+
+// wakeIfWaiting wakes drain, by the warehouse connection's read deadline,
+// when it has been waiting since two ticks of watchWaits or more.
+func (c *conn) wakeIfWaiting(tick int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waitFrom == 0 || c.woken || c.sc == nil || tick+1-c.waitFrom < 2 {
+		return
+	}
+	c.woken = true
+	_ = c.sc.SetReadDeadline(time.Now())
+}
 
 // clientGone reports whether the client closed its connection, without
 // consuming what it may have sent.
@@ -189,7 +228,11 @@ func (c *conn) onServer(it *expect, typ byte, msg []byte) error {
 		if err := c.writeClient(msg, true); err != nil {
 			return err
 		}
-		return c.copyIn()
+		// copyIn watches the warehouse itself while the client sends.
+		c.waiting(false)
+		err := c.copyIn()
+		c.waiting(true)
+		return err
 	}
 	if !it.start.IsZero() {
 		it.bytes += int64(len(msg))
@@ -362,9 +405,10 @@ func (c *conn) onParameterStatus(msg []byte) {
 
 // onCommandComplete follows transactions and session settings through the
 // command tags of what the client ran.
+var selectTag = []byte("SELECT ")
+
 func (c *conn) onCommandComplete(it *expect, msg []byte) {
 	body := pgwire.Body(msg)
-	tag := string(bytes.TrimRight(body, "\x00"))
 	var st *fingerprint.Statement
 	if it.a != nil {
 		i := 0
@@ -394,6 +438,10 @@ func (c *conn) onCommandComplete(it *expect, msg []byte) {
 			return
 		}
 	}
+	if bytes.HasPrefix(body, selectTag) {
+		return // the commonest tag, and none of those below
+	}
+	tag := string(bytes.TrimRight(body, "\x00"))
 	switch {
 	case tag == "BEGIN" || tag == "START TRANSACTION":
 		c.inBlock = true
@@ -601,6 +649,7 @@ func (c *conn) watchCopy() (failed *atomic.Bool, stop func()) {
 	return failed, func() {
 		_ = sc.SetReadDeadline(time.Now()) // ends the watch
 		<-done
+		_ = sc.SetReadDeadline(time.Time{})
 		c.clearReadDeadline()
 	}
 }

@@ -119,6 +119,13 @@ type Server struct {
 
 	shuttingDown atomic.Bool
 	wg           sync.WaitGroup // session goroutines
+
+	// waitTick counts the ticks of watchWaits, which runs from the first
+	// Serve until stopWatch.
+	waitTick  atomic.Int64
+	watchOnce sync.Once
+	watchCtx  context.Context
+	stopWatch context.CancelFunc
 }
 
 // NewServer checks cfg and returns a server that is not yet listening.
@@ -154,9 +161,39 @@ func NewServer(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	s := &Server{
 		cfg: cfg, log: log, lost: incident.New(log, slog.LevelWarn, "warehouse connections"), listeners: map[net.Listener]struct{}{}, sessions: map[uint32]*conn{}, starting: map[*conn]net.Conn{},
-	}, nil
+	}
+	s.watchCtx, s.stopWatch = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// watchWaits wakes the sessions that have waited for their warehouse for
+// watchInterval or more, so that they check that their client is still
+// there (see drain), until ctx ends. One watch for all sessions: a
+// statement costs no timer of its own.
+func (s *Server) watchWaits(ctx context.Context) {
+	t := time.NewTicker(watchInterval / 2)
+	defer t.Stop()
+	var sessions []*conn
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tick := s.waitTick.Add(1)
+		s.mu.Lock()
+		for _, c := range s.sessions {
+			sessions = append(sessions, c)
+		}
+		s.mu.Unlock()
+		for _, c := range sessions {
+			c.wakeIfWaiting(tick)
+		}
+		clear(sessions)
+		sessions = sessions[:0]
+	}
 }
 
 // Serve accepts connections on l until Shutdown or Close, and returns
@@ -169,6 +206,7 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
+	s.watchOnce.Do(func() { go s.watchWaits(s.watchCtx) })
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, l)
@@ -336,6 +374,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closeAll()
 	}
 	s.wg.Wait()
+	s.stopWatch()
 	return err
 }
 
@@ -350,6 +389,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.closeAll()
 	s.wg.Wait()
+	s.stopWatch()
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sqlcached/sqlcached/executor"
 	"github.com/sqlcached/sqlcached/fingerprint"
+	"github.com/sqlcached/sqlcached/internal/mono"
 	"github.com/sqlcached/sqlcached/internal/pgwire"
 	"github.com/sqlcached/sqlcached/internal/readpath"
 	"github.com/sqlcached/sqlcached/policy"
@@ -43,51 +44,70 @@ func (c *conn) relayRule(a *fingerprint.Analysis, sql string) *policy.Rule {
 	return reads.Rule(&req, a)
 }
 
-// armTimeout starts the timer of rule r for what is about to be relayed;
-// the returned function stops it. The session's one timer serves every
-// statement.
+// armTimeout starts the timeout of rule r for what is about to be relayed;
+// the returned function ends it. The session's one timer serves every
+// statement, and is not stopped between them: a statement moves the
+// deadline, and a timer that fires before it sleeps again for the rest
+// (see timerFired). A busy session so touches its timer once a timeout,
+// not twice a statement.
 func (c *conn) armTimeout(r *policy.Rule) func() {
 	if r == nil || r.Timeout <= 0 {
 		return noStop
 	}
+	until := mono.Now() + r.Timeout
 	c.mu.Lock()
-	c.armed, c.armedUntil = r, time.Now().Add(r.Timeout)
-	c.mu.Unlock()
-	if c.stmtTimer == nil {
+	c.armed, c.armedUntil = r, until
+	switch {
+	case c.stmtTimer == nil:
 		c.stmtTimer = time.AfterFunc(r.Timeout, c.timerFired)
 		c.stopTimer = c.disarm
-	} else {
+	case !c.timerOn:
 		c.stmtTimer.Reset(r.Timeout)
 	}
+	c.timerOn = true
+	c.mu.Unlock()
 	return c.stopTimer
 }
 
 func noStop() {}
 
-// disarm stops the statement timer.
+// disarm ends the running statement's timeout; the timer runs on to its
+// time and stops there if no statement is armed by then.
 func (c *conn) disarm() {
-	c.stmtTimer.Stop()
 	c.mu.Lock()
 	c.armed, c.timedOut = nil, nil
 	c.mu.Unlock()
 }
 
 // timerFired cancels the statement running on the attached connection
-// because the armed rule's timeout passed. A call that began before the
-// timer was stopped and armed again comes before the new deadline and
-// does nothing.
+// when the armed rule's timeout passed. Before the deadline (a statement
+// armed since the timer was set) it sets the timer again for the rest;
+// with no statement armed it lets the timer stop.
 func (c *conn) timerFired() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.armed
-	if r == nil || c.sc == nil || time.Now().Before(c.armedUntil) {
+	if r == nil || c.sc == nil {
+		c.timerOn = false
 		return
 	}
+	if left := c.armedUntil - mono.Now(); left > 0 {
+		c.stmtTimer.Reset(left)
+		return
+	}
+	c.timerOn = false
 	c.timedOut = r
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.sc.Cancel(ctx); err != nil {
 		c.srv.lost.Fail(err, "cancel requests that did not reach the warehouse")
+	}
+}
+
+// stopTimeouts stops the statement timer of a session that ends.
+func (c *conn) stopTimeouts() {
+	if c.stmtTimer != nil {
+		c.stmtTimer.Stop()
 	}
 }
 

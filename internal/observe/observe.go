@@ -113,8 +113,9 @@ type Config struct {
 // Observer collects. It is safe for concurrent use; Record and Fill do
 // not block on anything slower than a mutex.
 type Observer struct {
-	cfg Config
-	reg *prometheus.Registry
+	cfg       Config
+	reg       *prometheus.Registry
+	realClock bool // cfg.Now is time.Now: an event's end is the time
 
 	requests      *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
@@ -159,11 +160,12 @@ func New(cfg Config) *Observer {
 	if cfg.MaxShapes <= 0 {
 		cfg.MaxShapes = 1000
 	}
-	if cfg.Now == nil {
+	realClock := cfg.Now == nil
+	if realClock {
 		cfg.Now = time.Now
 	}
 	reg := prometheus.NewRegistry()
-	o := &Observer{cfg: cfg, reg: reg, shapes: map[uint64]*shape{}}
+	o := &Observer{cfg: cfg, reg: reg, shapes: map[uint64]*shape{}, realClock: realClock}
 	o.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sqlcached_requests_total", Help: "Statements answered, by outcome (hit_l1, hit_l2, miss, collapsed, stale, bypass, error), rule and backend.",
 	}, []string{"outcome", "rule", "backend"})
@@ -223,7 +225,7 @@ func (o *Observer) Record(ev *Event) {
 	}
 	o.totals.add(ev)
 
-	now := o.cfg.Now()
+	now := o.now(ev)
 	o.mu.Lock()
 	o.minute(now).add(ev)
 	if ev.Shape != 0 {
@@ -241,6 +243,15 @@ func (o *Observer) Record(ev *Event) {
 	if o.cfg.Audit != nil {
 		o.audit(ev)
 	}
+}
+
+// now returns the time an event is counted at: when it ended, or the
+// clock's time when Config.Now replaces the system's.
+func (o *Observer) now(ev *Event) time.Time {
+	if o.realClock && !ev.Start.IsZero() {
+		return ev.Start.Add(ev.Duration)
+	}
+	return o.cfg.Now()
 }
 
 func (o *Observer) metrics(out Outcome, rule, backend string) *reqMetrics {
