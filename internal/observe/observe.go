@@ -128,6 +128,9 @@ type Observer struct {
 	l2Errors      prometheus.Counter
 
 	byLabels sync.Map // reqLabels -> *reqMetrics
+	// lastLabels is the entry of byLabels last used: a run of events of
+	// one outcome, rule and backend finds it without hashing its labels.
+	lastLabels atomic.Pointer[reqMetrics]
 
 	totals totals
 
@@ -144,6 +147,7 @@ type reqLabels struct {
 }
 
 type reqMetrics struct {
+	labels  reqLabels
 	count   prometheus.Counter
 	latency prometheus.Observer
 	saved   prometheus.Counter
@@ -256,15 +260,21 @@ func (o *Observer) now(ev *Event) time.Time {
 
 func (o *Observer) metrics(out Outcome, rule, backend string) *reqMetrics {
 	k := reqLabels{out, rule, backend}
+	if m := o.lastLabels.Load(); m != nil && m.labels == k {
+		return m
+	}
 	if m, ok := o.byLabels.Load(k); ok {
+		o.lastLabels.Store(m.(*reqMetrics))
 		return m.(*reqMetrics)
 	}
 	m := &reqMetrics{
+		labels:  k,
 		count:   o.requests.WithLabelValues(out.String(), rule, backend),
 		latency: o.latency.WithLabelValues(out.String(), rule, backend),
 		saved:   o.saved.WithLabelValues(rule, backend),
 	}
 	actual, _ := o.byLabels.LoadOrStore(k, m)
+	o.lastLabels.Store(actual.(*reqMetrics))
 	return actual.(*reqMetrics)
 }
 

@@ -139,3 +139,43 @@ func TestShapesBounded(t *testing.T) {
 		t.Errorf("the busy shape was dropped: %+v", top)
 	}
 }
+
+// TestRequestsCountedUnderTheirLabels: events of alternating outcomes,
+// rules and backends, from several goroutines, each count under their
+// own labels.
+func TestRequestsCountedUnderTheirLabels(t *testing.T) {
+	o := New(Config{})
+	kinds := []struct {
+		out           Outcome
+		rule, backend string
+	}{{Bypass, "oltp", "pg"}, {HitL1, "dash", "pg"}, {Bypass, "oltp", "duck"}, {Miss, "dash", "pg"}, {Bypass, "dash", "pg"}}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 1000 {
+				k := kinds[(g+i)%len(kinds)]
+				if i%7 == 0 {
+					k = kinds[0] // runs of one kind too
+				}
+				o.Record(&Event{Outcome: k.out, Rule: k.rule, Backend: k.backend, Duration: time.Millisecond})
+			}
+		})
+	}
+	wg.Wait()
+	want := map[string]int{}
+	for g := range 4 {
+		for i := range 1000 {
+			k := kinds[(g+i)%len(kinds)]
+			if i%7 == 0 {
+				k = kinds[0]
+			}
+			want[k.out.String()+" "+k.rule+" "+k.backend]++
+		}
+	}
+	for _, k := range kinds {
+		name := k.out.String() + " " + k.rule + " " + k.backend
+		if got := int(testutil.ToFloat64(o.requests.WithLabelValues(k.out.String(), k.rule, k.backend))); got != want[name] {
+			t.Errorf("%s: counted %d, want %d", name, got, want[name])
+		}
+	}
+}
