@@ -160,9 +160,10 @@ func (c *common) runReport(ctx context.Context, contenders []string, isSqlcached
 	return c.report(res.Markdown(c.commandLine()), out)
 }
 
-// commandLine is the comparison's command line, for its report.
+// commandLine is the comparison's command line, for its report; the
+// comparison's name is the first of the process's arguments.
 func (c *common) commandLine() string {
-	return bench.CommandLine("go run ./bench/cmd/compare " + c.name)
+	return bench.CommandLine("go run ./bench/cmd/compare")
 }
 
 func (c *common) logf(format string, args ...any) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"testing"
 )
 
@@ -29,5 +30,18 @@ func TestBadArgumentsExitTwo(t *testing.T) {
 		if code := run(context.Background(), args); code != 2 {
 			t.Errorf("compare %q: exit code %d, want 2", args, code)
 		}
+	}
+}
+
+// TestCommandLineOfTheReport: the report's command line is the one that
+// ran, the comparison named once.
+func TestCommandLineOfTheReport(t *testing.T) {
+	saved := os.Args
+	defer func() { os.Args = saved }()
+	os.Args = []string{"/tmp/go-build/compare", "passthrough", "-T", "8", "-contenders", "pgbouncer,sqlcached"}
+	c := &common{name: "passthrough"}
+	want := "go run ./bench/cmd/compare passthrough -T 8 -contenders pgbouncer,sqlcached"
+	if got := c.commandLine(); got != want {
+		t.Errorf("command line %q, want %q", got, want)
 	}
 }
