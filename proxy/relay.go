@@ -403,10 +403,11 @@ func (c *conn) onParameterStatus(msg []byte) {
 	}
 }
 
-// onCommandComplete follows transactions and session settings through the
-// command tags of what the client ran.
+// selectTag starts the command tag of a SELECT.
 var selectTag = []byte("SELECT ")
 
+// onCommandComplete follows transactions and session settings through the
+// command tags of what the client ran.
 func (c *conn) onCommandComplete(it *expect, msg []byte) {
 	body := pgwire.Body(msg)
 	var st *fingerprint.Statement
