@@ -85,16 +85,16 @@ func (w *watched) changed(path string) bool {
 	if w.info != nil && sameFile(w.info, info) {
 		return false
 	}
-	// A change within the file system's clock tick may leave the size and
-	// time as they were: metadata that recent is not relied on.
-	w.info = info
-	if time.Since(info.ModTime()) < recent {
-		w.info = nil
-	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		w.info = nil
 		return w.set(nil)
+	}
+	// A change within the file system's clock tick may leave the size and
+	// time as they were: metadata that recent is not relied on.
+	w.info = nil
+	if time.Since(info.ModTime()) >= recent {
+		w.info = info
 	}
 	sum := sha256.Sum256(b)
 	return w.set(sum[:])

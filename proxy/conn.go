@@ -399,14 +399,20 @@ func (c *conn) analyze(sql string) *fingerprint.Analysis {
 }
 
 // needsAnalysis reports whether a statement the session relays is to be
-// analysed: always when the session caches, and otherwise when it could
-// change session state, write (when there is a cache to keep right), or
-// use a cursor the proxy holds.
+// analysed: always when the session caches, and otherwise as
+// relayNeedsAnalysis says.
 func (c *conn) needsAnalysis(sql string) bool {
-	if c.caching() || len(c.cursors) > 0 {
+	return c.caching() || c.relayNeedsAnalysis(sql)
+}
+
+// relayNeedsAnalysis reports whether a statement of a session that does
+// not cache is to be analysed: when it could change session state, write
+// (when there is a cache to keep right), or use a cursor the proxy holds.
+func (c *conn) relayNeedsAnalysis(sql string) bool {
+	switch {
+	case len(c.cursors) > 0:
 		return true
-	}
-	if c.srv.cfg.Reads == nil {
+	case c.srv.cfg.Reads == nil:
 		return mayChangeSession(sql)
 	}
 	return mayChangeSessionOrWrite(sql)
@@ -424,7 +430,7 @@ func (c *conn) simpleQuery(msg []byte) error {
 	if !c.caching() {
 		// The text is copied only for the analyzer, which may keep it.
 		var a *fingerprint.Analysis
-		if text := body[:len(body)-1]; c.needsAnalysis(unsafe.String(unsafe.SliceData(text), len(text))) {
+		if text := body[:len(body)-1]; c.relayNeedsAnalysis(unsafe.String(unsafe.SliceData(text), len(text))) {
 			a = c.srv.cfg.Analyzer.Analyze(string(text))
 		}
 		if a != nil && len(a.Statements) == 1 && c.deallocate(&a.Statements[0]) {
