@@ -57,8 +57,13 @@ type op struct {
 // Wrap returns c with raw reads and writes when it is a socket (a
 // *net.TCPConn or *net.UnixConn), and c itself otherwise.
 func Wrap(c net.Conn) net.Conn {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
+	var sc syscall.Conn
+	switch c := c.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
+	default:
 		return c
 	}
 	rc, err := sc.SyscallConn()
