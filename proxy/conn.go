@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unique"
 	"unsafe"
 
 	"github.com/sqlcached/sqlcached/executor/postgres"
@@ -47,6 +48,7 @@ type conn struct {
 	clientAddr     string // the client's address, for Config.Observe
 	backend        *Backend
 	login          postgres.Login
+	loginHandle    unique.Handle[postgres.Login] // keeps login's strings the ones other sessions of it share
 
 	// Settings. startupSettings come from the startup packet,
 	// sqlSettings from SET statements that took effect; settings is

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sqlcached/sqlcached/executor/postgres"
@@ -62,10 +63,15 @@ func (c *conn) startup() error {
 	if err := c.sendAuth(0, nil); err != nil {
 		return err
 	}
-	c.login = postgres.Login{User: user, Password: password, Database: database}
+	login := postgres.Login{User: user, Password: password, Database: database}
 	if c.backend.Database != "" {
-		c.login.Database = c.backend.Database
+		login.Database = c.backend.Database
 	}
+	// Sessions of one login share its strings: the pool, which compares
+	// logins on every acquire and release, then finds them equal by
+	// their pointers.
+	c.loginHandle = unique.Make(login)
+	c.login = c.loginHandle.Value()
 	if err := c.setStartupSettings(params); err != nil {
 		return err
 	}
