@@ -14,7 +14,7 @@ import (
 
 // pair returns two ends of a loopback connection of network ("tcp" or
 // "unix"), the first wrapped.
-func pair(t *testing.T, network string) (net.Conn, net.Conn) {
+func pair(t testing.TB, network string) (net.Conn, net.Conn) {
 	t.Helper()
 	addr := "127.0.0.1:0"
 	if network == "unix" {
