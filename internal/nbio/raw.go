@@ -10,8 +10,8 @@ import (
 // Sockets are read and written with recvfrom and sendto rather than read
 // and write: the socket calls go to the socket layer directly, where read
 // and write first pass through the file layer's position lock, access
-// checks and change notifications (about a tenth of the kernel's time in
-// a relay, on top of the same socket code). sendto also says
+// checks and change notifications (about 5 % of the kernel's time in a
+// relay, on top of the same socket code). sendto also says
 // MSG_NOSIGNAL: a write to a peer that has gone fails with EPIPE without
 // raising SIGPIPE first.
 
