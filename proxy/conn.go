@@ -102,13 +102,15 @@ type conn struct {
 	labelsOK      bool
 	// timedOut is the rule whose timeout cancelled the running statement
 	// (see timeout.go); mu protects it, armed, the rule of the statement
-	// running, with its deadline armedUntil (on mono.Now), and timerOn,
-	// whether stmtTimer is set. stmtTimer is the session's timer, made
-	// once; stopTimer ends a statement's timeout (made once too).
+	// running, with its deadline armedUntil (on mono.Now), timerOn,
+	// whether stmtTimer is set, and timerAt, when it fires. stmtTimer is
+	// the session's timer, made once; stopTimer ends a statement's
+	// timeout (made once too).
 	timedOut   *policy.Rule
 	armed      *policy.Rule
 	armedUntil time.Duration
 	timerOn    bool
+	timerAt    time.Duration
 	stmtTimer  *time.Timer
 	stopTimer  func()
 	// readReq and readPlan are the read path's request and plan for the

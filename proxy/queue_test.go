@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -282,6 +283,37 @@ func TestRuleTimeoutOfRelayedStatements(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestShorterTimeoutAfterALongerOne: the session's one timer, set for a
+// statement under a rule with a long timeout, is brought forward for the
+// next statement's shorter one: `SELECT pg_sleep(10)` under a 1s rule is
+// cancelled after about a second, though the statement before it armed
+// the timer for a minute.
+func TestShorterTimeoutAfterALongerOne(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	rules := policy.New(
+		policy.Rule{Name: "exports", Match: policy.Match{SQL: regexp.MustCompile(`/\* export \*/`)}, Timeout: time.Minute},
+		policy.Rule{Name: "interactive", Cache: true, TTL: time.Hour, Timeout: time.Second, MaxEntryBytes: 1 << 20})
+	e := newEnv(t, envOptions{pg: pg, database: db, cache: true, rules: rules})
+	ctx := ctxT(t)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		c := e.connect(t)
+		if _, err := c.Exec(ctx, "select pg_sleep(0.05) /* export */", mode); err != nil {
+			t.Fatalf("%v: the export: %v", mode, err)
+		}
+		start := time.Now()
+		_, err := c.Exec(ctx, "select pg_sleep(10)", mode)
+		took := time.Since(start)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "57014" || !strings.Contains(pe.Message, `"interactive"`) {
+			t.Fatalf("%v: got %v after %v, want 57014 naming rule interactive", mode, err, took)
+		}
+		if took < 900*time.Millisecond || took > 3*time.Second {
+			t.Errorf("%v: answered after %v, want about 1s", mode, took)
+		}
 	}
 }
 

@@ -61,8 +61,12 @@ func (c *conn) armTimeout(r *policy.Rule) func() {
 	case c.stmtTimer == nil:
 		c.stmtTimer = time.AfterFunc(r.Timeout, c.timerFired)
 		c.stopTimer = c.disarm
-	case !c.timerOn:
+		c.timerAt = until
+	case !c.timerOn || until < c.timerAt:
+		// Stopped, or set for a longer timeout than this one: a timer
+		// set for sooner fires first and sleeps again for the rest.
 		c.stmtTimer.Reset(r.Timeout)
+		c.timerAt = until
 	}
 	c.timerOn = true
 	c.mu.Unlock()
@@ -93,6 +97,7 @@ func (c *conn) timerFired() {
 	}
 	if left := c.armedUntil - mono.Now(); left > 0 {
 		c.stmtTimer.Reset(left)
+		c.timerAt = c.armedUntil
 		return
 	}
 	c.timerOn = false
