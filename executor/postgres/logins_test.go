@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sqlcached/sqlcached/executor/postgres"
+	"github.com/sqlcached/sqlcached/internal/testenv"
 )
 
 // TestIdleConnectionsOfSeveralLogins: each login gets its own idle
@@ -84,5 +85,60 @@ func TestIdleConnectionsOfSeveralLogins(t *testing.T) {
 	p.Release(b2)
 	if s := p.Stats(); s.Open != 2 || s.Idle != 2 {
 		t.Fatalf("stats %+v, want 2 open, 2 idle", s)
+	}
+}
+
+// TestLoginsLeaveNothingBehind: a login that never gets a connection (a
+// database that does not exist) leaves nothing in the pool, and the idle
+// list of one whose connections the idle timeout closed goes with them:
+// the pool keeps track of the logins in use, not of every login a client
+// ever tried.
+func TestLoginsLeaveNothingBehind(t *testing.T) {
+	pg := testenv.SharedPostgreSQL(t)
+	db := pg.NewDatabase(t)
+	p, err := postgres.NewPool(postgres.Config{DSN: fmt.Sprintf("postgres://%s/%s?sslmode=disable", pg.Addr(), db), MaxConns: 2, IdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	good := postgres.Login{User: testenv.SuperUser, Password: testenv.SuperPassword, Database: db}
+	for i := range 20 {
+		bogus := good
+		bogus.Database = fmt.Sprintf("nosuch_%d", i)
+		if c, err := p.Acquire(ctx, bogus); err == nil {
+			p.Release(c)
+			t.Fatalf("a connection to database %s, which does not exist", bogus.Database)
+		}
+	}
+	if n := postgres.IdleLogins(p); n != 0 {
+		t.Fatalf("after 20 failed logins the pool keeps %d, want 0", n)
+	}
+	use := func() {
+		t.Helper()
+		c, err := p.Acquire(ctx, good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Release(c)
+	}
+	use()
+	if n := postgres.IdleLogins(p); n != 1 {
+		t.Fatalf("after a connection of one login came back the pool keeps %d logins, want 1", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for postgres.IdleLogins(p) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the login's list is still kept after its connection idled out: %+v", p.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := p.Stats(); st.Open != 0 || st.Idle != 0 {
+		t.Fatalf("after the idle timeout: %+v, want nothing open", st)
+	}
+	use() // and the login is served as before
+	if st := p.Stats(); st.Open != 1 || st.Idle != 1 {
+		t.Fatalf("after using the login again: %+v, want one idle connection", st)
 	}
 }

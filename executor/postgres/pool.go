@@ -115,13 +115,19 @@ type Pool struct {
 // released last.
 type idleConns struct{ conns []*Conn }
 
-// idleOf returns login's idle connections; p.mu is held.
-func (p *Pool) idleOf(login Login) *idleConns {
+// idleOf returns login's idle connections; p.mu is held. When login has
+// no list, add makes one; otherwise idleOf returns nil: only a release
+// makes a list, so logins that never had a connection leave nothing
+// behind. reap drops lists left empty.
+func (p *Pool) idleOf(login Login, add bool) *idleConns {
 	if p.lastIdle != nil && p.last == login {
 		return p.lastIdle
 	}
 	l := p.idle[login]
 	if l == nil {
+		if !add {
+			return nil
+		}
 		l = &idleConns{}
 		p.idle[login] = l
 	}
@@ -203,7 +209,7 @@ func (p *Pool) Acquire(ctx context.Context, login Login) (*Conn, error) {
 			p.mu.Unlock()
 			return nil, ErrPoolClosed
 		}
-		if len(p.idleOf(login).conns) == 0 {
+		if l := p.idleOf(login, false); l == nil || len(l.conns) == 0 {
 			break // with p.mu held
 		}
 		p.mu.Unlock() // one came back meanwhile
@@ -335,7 +341,7 @@ func (p *Pool) Release(c *Conn) {
 		w.ch <- nil
 		return
 	}
-	l := p.idleOf(c.Login)
+	l := p.idleOf(c.Login, true)
 	l.conns = append(l.conns, c)
 	p.nidle++
 	p.mu.Unlock()
@@ -348,11 +354,11 @@ func (p *Pool) Destroy(c *Conn) {
 }
 
 func (p *Pool) popIdle(login Login) *Conn {
-	l := p.idleOf(login)
-	n := len(l.conns)
-	if n == 0 {
+	l := p.idleOf(login, false)
+	if l == nil || len(l.conns) == 0 {
 		return nil
 	}
+	n := len(l.conns)
 	c := l.conns[n-1]
 	l.conns[n-1] = nil
 	l.conns = l.conns[:n-1]
@@ -494,7 +500,7 @@ func (p *Pool) reap() {
 		var old []*Conn
 		cutoff := mono.Now() - p.cfg.IdleTimeout
 		p.mu.Lock()
-		for _, l := range p.idle {
+		for login, l := range p.idle {
 			keep := l.conns[:0]
 			for _, c := range l.conns {
 				if c.lastUsed < cutoff {
@@ -505,6 +511,12 @@ func (p *Pool) reap() {
 			}
 			clear(l.conns[len(keep):])
 			l.conns = keep
+			if len(keep) == 0 {
+				delete(p.idle, login)
+				if p.lastIdle == l {
+					p.last, p.lastIdle = Login{}, nil
+				}
+			}
 		}
 		p.nidle -= len(old)
 		p.total -= len(old)
