@@ -91,6 +91,9 @@ func (c *conn) drain() error {
 		it := &c.pending[c.head]
 		if it.kind == exSynthetic {
 			if err := c.writeClient(it.msg, false); err != nil {
+				if watching {
+					c.waiting(false)
+				}
 				return err
 			}
 			c.pop()
@@ -161,11 +164,16 @@ func (c *conn) waiting(on bool) {
 }
 
 // wakeIfWaiting wakes drain, by the warehouse connection's read deadline,
-// when it has been waiting since two ticks of watchWaits or more.
+// when it has been waiting for watchInterval or more: it began before the
+// tick two before this one. A session whose lock is held (a cancel request
+// under way, up to seconds) is passed over until the next tick, so that
+// one session cannot hold up the watch of all the others.
 func (c *conn) wakeIfWaiting(tick int64) {
-	c.mu.Lock()
+	if !c.mu.TryLock() {
+		return
+	}
 	defer c.mu.Unlock()
-	if c.waitFrom == 0 || c.woken || c.sc == nil || tick+1-c.waitFrom < 2 {
+	if c.waitFrom == 0 || c.woken || c.sc == nil || tick+1-c.waitFrom < 3 {
 		return
 	}
 	c.woken = true
