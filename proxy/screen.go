@@ -159,14 +159,15 @@ func firstWord(sql string) string {
 
 var plannedWords = []string{"select", "values", "table", "with", "insert", "update", "delete", "merge"}
 
-// stripLeading drops the whitespace, comments and opening parentheses in
-// front of a statement's first word.
+// stripLeading drops the whitespace (PostgreSQL's: form and vertical
+// feeds too), comments, opening parentheses and empty statements in front
+// of a statement's first word.
 func stripLeading(sql string) string {
 	for {
 		switch {
 		case sql == "":
 			return sql
-		case sql[0] == ' ' || sql[0] == '\t' || sql[0] == '\n' || sql[0] == '\r' || sql[0] == '(':
+		case sql[0] == ' ' || sql[0] == '\t' || sql[0] == '\n' || sql[0] == '\r' || sql[0] == '\f' || sql[0] == '\v' || sql[0] == '(' || sql[0] == ';':
 			sql = sql[1:]
 		case strings.HasPrefix(sql, "--"):
 			i := strings.IndexByte(sql, '\n')

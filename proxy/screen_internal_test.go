@@ -101,6 +101,9 @@ func TestPlannedText(t *testing.T) {
 		"FETCH 10 FROM c":                      false,
 		"show search_path":                     false,
 		"explain select 1":                     false,
+		";select 1":                            true,
+		"\f\vvalues (1)":                       true,
+		"; ;\f show x":                         false,
 	} {
 		if got := plannedText(sql); got != want {
 			t.Errorf("plannedText(%q) = %v", sql, got)
