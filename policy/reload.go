@@ -91,9 +91,9 @@ func (w *watched) changed(path string) bool {
 		return w.set(nil)
 	}
 	// A change within the file system's clock tick may leave the size and
-	// time as they were: metadata that recent is not relied on.
+	// times as they were: metadata that recent is not relied on.
 	w.info = nil
-	if time.Since(info.ModTime()) >= recent {
+	if changed := changeTime(info); time.Since(info.ModTime()) >= recent && time.Since(changed) >= recent {
 		w.info = info
 	}
 	sum := sha256.Sum256(b)
@@ -112,9 +112,12 @@ func (w *watched) set(sum []byte) bool {
 
 // sameFile reports whether a and b describe the same file with the same
 // contents as far as its metadata tells: the same file (an editor's
-// rename makes another), size and modification time.
+// rename makes another), size, modification time and change time (which
+// moves when a copy puts the old modification time back, as cp -p and
+// rsync -t do).
 func sameFile(a, b os.FileInfo) bool {
-	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime()) &&
+		changeTime(a).Equal(changeTime(b))
 }
 
 // Reload loads the file now and applies it when it is valid.

@@ -30,8 +30,8 @@ policies:
 
 // TestReloaderSeesEveryRewrite: the watcher notices a rewrite that leaves
 // the file's size as it was, made at once (within the file system's
-// clock tick) and made by an editor's rename with the old modification
-// time put back.
+// clock tick), made by an editor's rename with the old modification time
+// put back, and made in place with the old time put back.
 func TestReloaderSeesEveryRewrite(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sqlcached.yaml")
@@ -92,6 +92,17 @@ func TestReloaderSeesEveryRewrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(4 * time.Second)
+
+	// Rewritten in place with its old time put back (cp -p, rsync -t
+	// --inplace), once the watcher has come to rely on the metadata.
+	time.Sleep(2100 * time.Millisecond)
+	if err := os.WriteFile(path, []byte(configWithTTL(5)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	expect(5 * time.Second)
 
 	// Unchanged, it is not applied again.
 	select {
