@@ -1,4 +1,4 @@
-//go:build race
+//go:build race || !linux
 
 package nbio
 
@@ -7,6 +7,7 @@ import "syscall"
 // Under the race detector, reads and writes go through package syscall's
 // Read and Write, which tell the detector what the buffers hold and order
 // a write before the read that receives it; raw system calls do neither.
+// Systems other than Linux use them too.
 
 // sysRead reads from fd into b (not empty).
 func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
