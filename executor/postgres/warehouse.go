@@ -344,7 +344,6 @@ func (c *Conn) SettingsSQL(want map[string]string) string {
 	for k, v := range want {
 		c.Settings[k] = v
 	}
-	c.SettingsOwner = nil
 	return q.String()
 }
 
