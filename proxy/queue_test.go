@@ -255,16 +255,7 @@ func TestRuleTimeoutOfRelayedStatements(t *testing.T) {
 			rule := tc.rules.Rules()[0].Name
 			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
 				c := e.connect(t)
-				start := time.Now()
-				_, err := c.Exec(ctx, "select pg_sleep(10)", mode)
-				took := time.Since(start)
-				var pe *pgconn.PgError
-				if !errors.As(err, &pe) || pe.Code != "57014" || !strings.Contains(pe.Message, `"`+rule+`"`) {
-					t.Fatalf("%v: got %v, want 57014 naming rule %s", mode, err, rule)
-				}
-				if took < 900*time.Millisecond || took > 3*time.Second {
-					t.Errorf("%v: answered after %v, want about 1s", mode, took)
-				}
+				sleepCutAfterASecond(t, c, mode, rule)
 				var n int
 				if err := c.QueryRow(ctx, "select count(*) from pg_stat_activity where query = 'select pg_sleep(10)' and state = 'active'", mode).Scan(&n); err != nil || n != 0 {
 					t.Fatalf("%v: after the timeout: %d still running, %v", mode, n, err)
@@ -276,11 +267,7 @@ func TestRuleTimeoutOfRelayedStatements(t *testing.T) {
 						t.Fatalf("%v: a statement within the limit, #%d after a timeout: %v", mode, i+1, err)
 					}
 				}
-				start = time.Now()
-				_, err = c.Exec(ctx, "select pg_sleep(10)", mode)
-				if !errors.As(err, &pe) || pe.Code != "57014" || time.Since(start) > 3*time.Second {
-					t.Fatalf("%v: the second long statement: %v after %v, want 57014 after about 1s", mode, err, time.Since(start))
-				}
+				sleepCutAfterASecond(t, c, mode, rule) // the second long statement
 			}
 		})
 	}
@@ -304,16 +291,23 @@ func TestShorterTimeoutAfterALongerOne(t *testing.T) {
 		if _, err := c.Exec(ctx, "select pg_sleep(0.05) /* export */", mode); err != nil {
 			t.Fatalf("%v: the export: %v", mode, err)
 		}
-		start := time.Now()
-		_, err := c.Exec(ctx, "select pg_sleep(10)", mode)
-		took := time.Since(start)
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != "57014" || !strings.Contains(pe.Message, `"interactive"`) {
-			t.Fatalf("%v: got %v after %v, want 57014 naming rule interactive", mode, err, took)
-		}
-		if took < 900*time.Millisecond || took > 3*time.Second {
-			t.Errorf("%v: answered after %v, want about 1s", mode, took)
-		}
+		sleepCutAfterASecond(t, c, mode, "interactive")
+	}
+}
+
+// sleepCutAfterASecond runs `SELECT pg_sleep(10)` on c and expects it cut
+// after about a second by the 1s timeout of rule, with 57014 naming it.
+func sleepCutAfterASecond(t *testing.T, c *pgx.Conn, mode pgx.QueryExecMode, rule string) {
+	t.Helper()
+	start := time.Now()
+	_, err := c.Exec(ctxT(t), "select pg_sleep(10)", mode)
+	took := time.Since(start)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" || !strings.Contains(pe.Message, `"`+rule+`"`) {
+		t.Fatalf("%v: got %v after %v, want 57014 naming rule %s", mode, err, took, rule)
+	}
+	if took < 900*time.Millisecond || took > 3*time.Second {
+		t.Errorf("%v: answered after %v, want about 1s", mode, took)
 	}
 }
 
