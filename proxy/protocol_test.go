@@ -624,3 +624,55 @@ func TestErrorAfterFlushSkipsToSync(t *testing.T) {
 		t.Fatalf("after the errors: %s", describe(got))
 	}
 }
+
+// TestPipelinedBatchAnsweredWhole: a client that writes a long batch of
+// statements at once, more than the proxy reads at a time, and reads the
+// answers as they come gets every answer in order, relayed or cached: the
+// proxy reads on past each answer without waiting for the client to send
+// more.
+func TestPipelinedBatchAnsweredWhole(t *testing.T) {
+	for _, caching := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cache=%v", caching), func(t *testing.T) {
+			e := newEnv(t, envOptions{cache: caching})
+			r := e.raw(t)
+			const n = 400
+			// Each statement takes 256 bytes, simple (a Query) or
+			// extended (Parse, Bind, Execute, Sync), so that the
+			// proxy's reads of 16 KiB end where one does.
+			sqlOf := func(i, length int) string {
+				sql := fmt.Sprintf("SELECT %d AS v, '' AS pad", i%7)
+				return sql[:len(sql)-8] + strings.Repeat("x", length-len(sql)) + "' AS pad"
+			}
+			var batch []byte
+			for i := range n {
+				var msgs []pgproto3.FrontendMessage
+				if i%2 == 0 {
+					msgs = append(msgs, &pgproto3.Query{String: sqlOf(i, 250)})
+				} else {
+					msgs = append(msgs, &pgproto3.Parse{Query: sqlOf(i, 219)}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{})
+				}
+				for _, m := range msgs {
+					var err error
+					if batch, err = m.Encode(batch); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if len(batch) != 256*n {
+				t.Fatalf("batch of %d bytes, want %d", len(batch), 256*n)
+			}
+			wrote := make(chan error, 1)
+			go func() { wrote <- r.write(batch) }()
+			for i := range n {
+				got := r.untilReady()
+				row, ok := find[*pgproto3.DataRow](got)
+				if !ok || string(row.Values[0]) != fmt.Sprint(i%7) {
+					t.Fatalf("answer %d of %d: %s, want a row of %d", i+1, n, describe(got), i%7)
+				}
+			}
+			if err := <-wrote; err != nil {
+				t.Fatalf("writing the batch: %v", err)
+			}
+		})
+	}
+}
