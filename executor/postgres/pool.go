@@ -115,6 +115,14 @@ type Pool struct {
 // released last.
 type idleConns struct{ conns []*Conn }
 
+// len returns how many connections l holds; a nil l holds none.
+func (l *idleConns) len() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.conns)
+}
+
 // idleOf returns login's idle connections; p.mu is held. When login has
 // no list, add makes one; otherwise idleOf returns nil: only a release
 // makes a list, so logins that never had a connection leave nothing
@@ -209,7 +217,7 @@ func (p *Pool) Acquire(ctx context.Context, login Login) (*Conn, error) {
 			p.mu.Unlock()
 			return nil, ErrPoolClosed
 		}
-		if l := p.idleOf(login, false); l == nil || len(l.conns) == 0 {
+		if p.idleOf(login, false).len() == 0 {
 			break // with p.mu held
 		}
 		p.mu.Unlock() // one came back meanwhile
@@ -355,10 +363,10 @@ func (p *Pool) Destroy(c *Conn) {
 
 func (p *Pool) popIdle(login Login) *Conn {
 	l := p.idleOf(login, false)
-	if l == nil || len(l.conns) == 0 {
+	n := l.len()
+	if n == 0 {
 		return nil
 	}
-	n := len(l.conns)
 	c := l.conns[n-1]
 	l.conns[n-1] = nil
 	l.conns = l.conns[:n-1]
